@@ -1,0 +1,80 @@
+"""Whole-run benchmark: ``settlement run`` end to end on a generated county of scale N.
+
+    .venv/bin/python benchmarks/bench_run.py --scale 1 [--format csv|parquet] [--keep DIR]
+
+1. generates the sample county at ``--scale`` (1 = a county: ≈ 90,000 cases, 1.5 M claims;
+   10 = a city) with ``settlement sample`` (not timed in the figures below);
+2. writes a copy of ``configs/sample-county.yaml`` whose DIP fund budget is scaled with the
+   data (the committed config fits the committed scale-0.1 sample);
+3. runs ``settlement run`` in a child process against a fresh SQLite file and reads the step
+   timings from the run's ``manifest.json``; peak memory is the child's max RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "configs" / "sample-county.yaml"
+COMMITTED_SCALE = 0.1
+SETTLEMENT = [sys.executable, "-m", "settlement.cli"]
+
+
+def scaled_config(scale: float, out: Path) -> Path:
+    raw = yaml.safe_load(CONFIG.read_text(encoding="utf-8"))
+    budget = raw["parameters"]["dip"]["fund_budget"]["values"]
+    for day, value in budget.items():
+        budget[day] = round(float(value) * scale / COMMITTED_SCALE, 2)
+    path = out / "config.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--format", default="csv", choices=["csv", "parquet"])
+    parser.add_argument("--keep", type=Path, default=None, help="work folder to keep")
+    args = parser.parse_args()
+    work = args.keep or Path(tempfile.mkdtemp(prefix="bench_run_"))
+    work.mkdir(parents=True, exist_ok=True)
+    data = work / "data"
+    start = time.perf_counter()
+    subprocess.run(SETTLEMENT + ["sample", "--out", str(data), "--scale", str(args.scale),
+                                 "--format", args.format], check=True, capture_output=True)
+    generated = time.perf_counter() - start
+    config = scaled_config(args.scale, work)
+    start = time.perf_counter()
+    child = subprocess.run(SETTLEMENT + ["run", "--config", str(config), "--data", str(data),
+                                         "--out", str(work / "reports"), "--db",
+                                         f"sqlite:///{work / 'runs.db'}", "--quiet"],
+                           capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    if child.returncode != 0:
+        print(child.stdout[-3000:], child.stderr[-3000:])
+        raise SystemExit(f"run failed with exit code {child.returncode}")
+    (run_dir,) = list((work / "reports").iterdir())
+    manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+    rows = manifest["row_counts"]["inputs"]
+    print(f"machine: {platform.processor() or platform.machine()}, {platform.python_version()}")
+    print(f"scale {args.scale} ({args.format}): {rows.get('inpatient_cases', 0):,} cases, "
+          f"{rows.get('outpatient_claims', 0):,} claims; generated in {generated:.1f} s")
+    for step, seconds in manifest["timings_seconds"].items():
+        print(f"  {step:<40} {seconds:8.2f} s")
+    print(f"  {'whole run (wall, incl. start-up)':<40} {wall:8.2f} s")
+    print(f"  peak memory (max RSS of the run)         {peak_mb:8.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

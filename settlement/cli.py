@@ -1,0 +1,185 @@
+"""Command line (命令行): ``settlement sample | validate | run | runs | show | close | db``.
+
+Only argument parsing and printing live here; every command calls one function of the
+package (the pipeline, the validator, the sample generator, the run store).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from settlement import __version__
+
+DEFAULT_DB = "sqlite:///settlement.db"
+
+
+@click.group(help="医共体结算引擎 — year-end settlement engine for county medical communities.")
+@click.version_option(__version__, prog_name="settlement")
+def main() -> None:
+    pass
+
+
+@main.command(help="生成示例县数据 / write the fictional sample county.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--seed", default=20250101, show_default=True, type=int)
+@click.option("--scale", default=1.0, show_default=True, type=float,
+              help="1 = 一个完整县（约 9 万住院病例）；10 = 地市级 / 1 = a full county, 10 = a city")
+@click.option("--format", "fmt", default="csv", show_default=True, type=click.Choice(["csv", "parquet"]))
+def sample(out_dir: Path, seed: int, scale: float, fmt: str) -> None:
+    from settlement.sample import generate
+
+    counts = generate(out_dir, seed=seed, scale=scale, fmt=fmt)
+    click.echo(f"已生成示例数据 sample county written to {out_dir}")
+    for table, rows in counts.items():
+        click.echo(f"  {table:<26} {rows:>12,} 行 rows")
+
+
+@main.command(help="校验输入数据 / validate a data folder against the contract and the config.")
+@click.option("--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="报告输出目录（写入 validation/）/ report folder (writes validation/)")
+def validate(config_path: Path, data_dir: Path, out_dir: Path | None) -> None:
+    from settlement.pipeline import validate_inputs
+
+    outcome = validate_inputs(config_path, data_dir, out_dir)
+    sys.exit(0 if outcome.ok else 1)
+
+
+@main.command(help="生成数据字典 / write docs/data-dictionary.md from schemas/.")
+@click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
+              help="输出文件（缺省 docs/data-dictionary.md）/ output file")
+@click.option("--check", is_flag=True, help="只检查文件是否最新（过期则退出码 1）/ only check it is up to date")
+def datadict(out_path: Path | None, check: bool) -> None:
+    from settlement import datadict as dd
+
+    path = out_path or dd.DEFAULT_PATH
+    if check:
+        ok = dd.is_up_to_date(path)
+        click.echo(f"数据字典{'已是最新' if ok else '已过期，请运行 settlement datadict'} "
+                   f"data dictionary {'up to date' if ok else 'out of date'}: {path}")
+        sys.exit(0 if ok else 1)
+    click.echo(f"已生成数据字典 data dictionary written: {dd.write(path)}")
+
+
+@main.command(help="执行年度结算 / run the year-end settlement.")
+@click.option("--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", default=Path("reports"), show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="运行结果根目录 / reports root")
+@click.option("--db", "db_url", default=DEFAULT_DB, show_default=True, help="SQLAlchemy URL")
+@click.option("--supersede", is_flag=True, help="替代已关账期间的结算 / supersede a closed period")
+@click.option("--quiet", is_flag=True, help="不显示进度条 / no progress bars")
+def run(config_path: Path, data_dir: Path, out_dir: Path, db_url: str, supersede: bool, quiet: bool) -> None:
+    from settlement.pipeline import run_settlement
+
+    outcome = run_settlement(config_path, data_dir, out_dir, db_url, supersede=supersede,
+                             progress=not quiet)
+    sys.exit(0 if outcome.ok else 1)
+
+
+
+# ---------------------------------------------------------------- run record (settlement/store)
+DB_OPTION = click.option("--db", "db_url", default=DEFAULT_DB, show_default=True, help="SQLAlchemy URL")
+
+
+def _store_failed(exc: Exception) -> None:
+    """A run-store or database error as one readable message on stderr, exit code 1."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if isinstance(exc, SQLAlchemyError):
+        exc = getattr(exc, "orig", None) or exc
+        click.echo(f"数据库错误 database error: {exc}", err=True)
+    else:
+        click.echo(str(exc), err=True)
+    sys.exit(1)
+
+
+@main.group(help="数据库维护 / database maintenance.")
+def db() -> None:
+    pass
+
+
+@db.command("upgrade", help="升级数据库结构到最新版本（Alembic 迁移）/ bring the database schema up to date.")
+@DB_OPTION
+@click.option("--revision", default="head", show_default=True, help="目标版本 / target revision")
+def db_upgrade(db_url: str, revision: str) -> None:
+    from alembic.util import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from settlement.store import RunStore
+
+    try:
+        with RunStore.open(db_url) as store:
+            before, after = store.upgrade(revision)
+    except (CommandError, SQLAlchemyError) as exc:
+        _store_failed(exc)
+    if before == after:
+        click.echo(f"数据库结构已是最新 schema already at revision {after}")
+    else:
+        click.echo(f"数据库结构已升级 schema upgraded: {before or '（空 empty）'} → {after}")
+
+
+@main.command("runs", help="列出历次结算 / list the runs recorded in the database.")
+@DB_OPTION
+@click.option("--county", default=None, help="只看某县 / only this county")
+@click.option("--year", default=None, type=int, help="只看某年度 / only this year")
+def runs_command(db_url: str, county: str | None, year: int | None) -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from settlement.store import NoDatabase, RunStore, StoreError
+    from settlement.store.views import runs_table
+
+    try:
+        with RunStore.open_existing(db_url) as store:
+            records = store.list_runs(county=county, year=year)
+    except NoDatabase as exc:
+        click.echo(str(exc))
+        return
+    except (StoreError, SQLAlchemyError) as exc:
+        _store_failed(exc)
+    for line in runs_table(records):
+        click.echo(line)
+
+
+@main.command(help="显示一次结算的摘要 / show a run's summary.")
+@click.argument("run_id")
+@DB_OPTION
+def show(run_id: str, db_url: str) -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from settlement.store import RunStore, StoreError
+    from settlement.store.views import run_summary
+
+    try:
+        with RunStore.open_existing(db_url) as store:
+            lines = run_summary(store.get_run(run_id), store.key_totals(run_id))
+    except (StoreError, SQLAlchemyError) as exc:
+        _store_failed(exc)
+    for line in lines:
+        click.echo(line)
+
+
+@main.command(help="关账：该县该年度不再接受重算，除非 --supersede / close the run's county-year.")
+@click.argument("run_id")
+@DB_OPTION
+def close(run_id: str, db_url: str) -> None:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from settlement.store import RunStore, StoreError
+    from settlement.store.views import when
+
+    try:
+        with RunStore.open_existing(db_url) as store:
+            record = store.close_period(run_id)
+    except (StoreError, SQLAlchemyError) as exc:
+        _store_failed(exc)
+    click.echo(f"已关账 closed: {record.county} {record.year} 年度（{record.scenario}），结算 run "
+               f"{record.run_id}，{when(record.closed_at)}")
+    click.echo("再次结算同一期间需加 --supersede / rerunning this period needs --supersede")
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

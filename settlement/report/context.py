@@ -1,0 +1,59 @@
+"""What the writers need besides the result tables (报表上下文): county, year, run, names."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import pandas as pd
+
+from settlement.problems import Problem
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """Identity of the run and the reference frames the workbooks quote.
+
+    ``units`` / ``communities``: the input frames (unit_id, unit_name, community_id, category…;
+    community_id, community_name). ``problems``: the run's problem list (sheet 校验).
+    ``param_sources``: parameter path → its value and document, e.g. ``Resolved.source(path)``
+    for every path of ``Resolved.trace`` (sheet 总览). ``created``: the workbooks' fixed
+    creation time; default the settlement year's last day, so the bytes do not depend on the
+    clock.
+    """
+
+    county: str
+    year: int
+    run_id: str
+    units: pd.DataFrame
+    communities: pd.DataFrame
+    problems: Sequence[Problem] = ()
+    param_sources: Mapping[str, str] = field(default_factory=dict)
+    scenario: str = "base"
+    created: dt.datetime | None = None
+
+    @property
+    def created_at(self) -> dt.datetime:
+        return self.created or dt.datetime(self.year, 12, 31)
+
+    @cached_property
+    def _units_by_id(self) -> dict[str, dict]:
+        frame = self.units.astype({"unit_id": str})
+        return {r["unit_id"]: r for r in frame.to_dict("records")}
+
+    def unit_row(self, unit_id: str) -> dict:
+        row = dict(self._units_by_id.get(str(unit_id), {}))
+        return {k: (None if v is pd.NA or (isinstance(v, float) and v != v) else v)
+                for k, v in row.items()}
+
+    def unit_names(self) -> dict[str, str]:
+        return {k: str(v.get("unit_name", "")) for k, v in self._units_by_id.items()}
+
+    def community_name(self, community_id) -> str:
+        if community_id is None or community_id is pd.NA:
+            return "非成员单位"
+        names = dict(zip(self.communities["community_id"].astype(str),
+                         self.communities["community_name"].astype(str)))
+        return names.get(str(community_id), str(community_id))

@@ -1,0 +1,69 @@
+"""Result tables as CSV (``reports/<run_id>/results/*.csv``), money as yuan with two decimals.
+
+The contract tables (CONTRACT.md "Outputs of a run") are written with exactly the columns the
+database stores (contract columns + ``explanation``), so a CSV and the database agree row for
+row; the supporting tables (the DIP ledger, per-fund balances, the bureau view, the checks)
+are written whole. Money is known by column kind, never guessed from a dtype: the contract's
+kinds come from :data:`settlement.store.tables.RESULT_SPECS`, the supporting tables' money
+columns are listed below. No run id and no timestamp appear in a file, so the same inputs and
+config give identical bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from settlement.money import format_yuan
+from settlement.store.tables import RESULT_SPECS
+
+SUPPORTING_MONEY: dict[str, tuple[str, ...]] = {
+    "dip_ledger": ("amount",),
+    "unit_funds": ("entitlement", "prepaid", "balance"),
+    "bureau_units": ("dip", "package", "chronic", "total"),
+    "reconciliation_checks": ("left", "right"),
+    "public_health_pools": ("gross", "reserved", "amount", "allocated", "unallocated"),
+    "chronic_units": ("surplus_share", "overrun_share", "net"),
+    "expenditure": tuple(),  # filled below: every expenditure_* column
+    "bureau_communities": tuple(),  # every column but ids and names
+}
+_TEXT = {"community_id", "community_name", "unit_id", "unit_name"}
+
+
+def money_columns(name: str, frame: pd.DataFrame) -> list[str]:
+    if name in RESULT_SPECS:
+        return [c for c, kind in RESULT_SPECS[name].columns if kind == "money" and c in frame]
+    if name == "expenditure":
+        return [c for c in frame.columns if c.startswith("expenditure")]
+    if name == "bureau_communities":
+        return [c for c in frame.columns if c not in _TEXT]
+    return [c for c in SUPPORTING_MONEY.get(name, ()) if c in frame]
+
+
+def csv_frame(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame as written: the stored columns for contract tables, yuan text for money."""
+    if name in RESULT_SPECS:
+        frame = frame[[c for c in RESULT_SPECS[name].column_names if c in frame.columns]]
+    out = frame.copy()
+    for column in money_columns(name, out):
+        values = out[column]
+        text = format_yuan(values.fillna(0).astype("int64"))
+        out[column] = text.where(values.notna(), "")
+    return out
+
+
+def write_results(results_dir: Path, tables: Mapping[str, pd.DataFrame],
+                  names: list[str]) -> dict[str, Path]:
+    """Write the named tables as UTF-8 CSV (with BOM, so Excel opens Chinese correctly)."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name in names:
+        if name not in tables:
+            continue
+        path = results_dir / f"{name}.csv"
+        csv_frame(name, tables[name]).to_csv(path, index=False, encoding="utf-8-sig",
+                                             lineterminator="\n")
+        paths[name] = path
+    return paths

@@ -1,0 +1,135 @@
+"""The DIP ledger (DIP 结算台账): three sections, each summing to 0.00 exactly.
+
+``pool`` — where the DIP money goes::
+
+    + dip_pool                 fund_budget ÷ reimbursement_ratio (one rounding to fen)
+    − units_gross              Σ member units' points × settlement point value
+    − point_value_difference   pool − Σ points × point value (点值取整差额 / 公布点值差额)
+    − unit_rounding            Σ points × point value − Σ units' gross (各单位取整尾差)
+
+``units`` — from the units' gross value to what is still to pay::
+
+    + units_gross + at_cost − self_pay − violation_deduction − withheld + returned
+    − prepaid − balance                                                  = 0
+
+``budget`` — the monthly pre-settlement at the budget point value (预算点值) against the
+year-end clearing: + gross at budget pv + point value effect − units_gross = 0.
+
+Example: a published point value 20.1235 on 62,500,000.5 points gives 1,257,718,760.06 元
+(62,500,000.5 × 20.1235 = 1,257,718,760.06175, rounded once); if the units' own roundings sum
+to 1,257,718,760.05, the 0.01 is the ``unit_rounding`` line, and the difference to the pool
+is the ``point_value_difference`` line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal, localcontext
+
+import pandas as pd
+
+from settlement.money import fen_of, yuan_display
+from settlement.params import DipParams
+from settlement.stages.dip_settle import PointValue
+
+LEDGER_COLUMNS = ["section", "line", "label_zh", "amount", "explanation"]
+
+PV_DIFFERENCE_ZH = {"computed": "点值取整差额", "published": "公布点值与预算折算总额差额",
+                    "drg_rate": "DRG 费率付费与预算折算总额差额"}
+
+
+@dataclass(frozen=True)
+class DipSummary:
+    """Totals of the DIP stage (fen unless stated) and the point values used."""
+
+    payment_method: str
+    point_value: PointValue
+    cases_by_class: dict[str, int]
+    settled_cases: int
+    excluded_cases: int
+    review_cases: int
+    external_cases: int  # cases at non-member units, passed through at fund_paid
+    external_fund_paid: int
+    dip_pool: int
+    money_at_point_value: int  # Σ points × settlement point value, rounded once
+    units: dict[str, int] = field(default_factory=dict)  # Σ of dip_units money columns
+
+    @property
+    def point_value_difference(self) -> int:
+        return self.dip_pool - self.money_at_point_value
+
+    @property
+    def unit_rounding(self) -> int:
+        return self.money_at_point_value - self.units["gross_value"]
+
+
+UNIT_TOTALS = ("gross_value", "case_gross_value", "at_cost", "self_pay", "violation_deduction",
+               "fund_due", "withheld", "returned", "fund_paid", "prepaid", "balance",
+               "gross_value_budget", "point_value_effect")
+
+
+def money_at_point_value(pv: PointValue) -> int:
+    with localcontext() as ctx:
+        ctx.prec = 60
+        return fen_of(pv.total_points * pv.settlement)
+
+
+def unit_totals(dip_units: pd.DataFrame) -> dict[str, int]:
+    return {c: int(dip_units[c].sum()) for c in UNIT_TOTALS}
+
+
+def build_ledger(s: DipSummary, params: DipParams, source=None) -> pd.DataFrame:
+    """The ledger frame (columns LEDGER_COLUMNS); every section sums to 0."""
+    u, pv = s.units, s.point_value
+    ref = (lambda path: f"（依据：{source(path)}）") if source else (lambda path: "")
+    y = yuan_display
+    rows = [
+        ("pool", "dip_pool", "DIP 住院统筹基金预算折算总额", s.dip_pool,
+         f"基金预算 {params.fund_budget} 元 ÷ 报销比例 {params.reimbursement_ratio}"
+         f"{ref('dip.fund_budget')}"),
+        ("pool", "units_gross", "成员单位分值金额合计", -u["gross_value"],
+         f"Σ 各成员单位（分值 × 结算点值 {pv.settlement}，各单位一次取整到分）"),
+        ("pool", "point_value_difference", PV_DIFFERENCE_ZH[pv.method], -s.point_value_difference,
+         f"预算折算总额 {y(s.dip_pool)} − 总分值 {pv.total_points} × 结算点值 {pv.settlement}"
+         f"（{y(s.money_at_point_value)}）"),
+        ("pool", "unit_rounding", "成员单位取整尾差", -s.unit_rounding,
+         f"总分值 × 结算点值 {y(s.money_at_point_value)} − 各单位取整后合计 {y(u['gross_value'])}"),
+        ("units", "units_gross", "成员单位分值金额合计", u["gross_value"], "Σ 分值 × 结算点值"),
+        ("units", "at_cost", "未入组病例按基金实际支付", u["at_cost"],
+         f"未入组病例处理：{params.unmatched_policy}{ref('dip.unmatched_policy')}"),
+        ("units", "self_pay", "减：个人负担", -u["self_pay"], "Σ 计分病例个人负担"),
+        ("units", "violation_deduction", "减：违规扣款", -u["violation_deduction"], "Σ 违规扣款"),
+        ("units", "withheld", "减：预留质量保证金", -u["withheld"],
+         f"基金应付 × {params.quality_withhold_rate}{ref('dip.quality_withhold_rate')}"),
+        ("units", "returned", "加：返还质量保证金", u["returned"], "预留额 × 考核得分折算系数"),
+        ("units", "prepaid", "减：月度预结算已支付", -u["prepaid"], "Σ 预付款（资金类别 dip）"),
+        ("units", "balance", "年度清算应补（负数为应退）", -u["balance"],
+         "基金实付 − 月度预结算已支付"),
+        ("budget", "gross_value_budget", "按预算点值计算的分值金额", u["gross_value_budget"],
+         f"Σ 分值 × 预算点值 {pv.budget}{ref('dip.budget_point_value')}"),
+        ("budget", "point_value_effect", "结算点值与预算点值差异影响", u["point_value_effect"],
+         f"Σ 分值 × (结算点值 {pv.settlement} − 预算点值 {pv.budget})，各单位取整"),
+        ("budget", "units_gross", "成员单位分值金额合计", -u["gross_value"], "按结算点值"),
+    ]
+    ledger = pd.DataFrame(rows, columns=LEDGER_COLUMNS)
+    ledger["amount"] = ledger["amount"].astype("int64")
+    unbalanced = ledger.groupby("section")["amount"].sum()
+    if unbalanced.ne(0).any():  # cannot happen: each unit line is an identity
+        raise AssertionError(f"DIP 台账不平 ledger does not balance: {unbalanced.to_dict()}")
+    return ledger
+
+
+def point_value_text(pv: PointValue, params: DipParams) -> str:
+    """'结算点值 20.0000 元/分 = (800000000 ÷ 0.64) ÷ 62500000 …' for statements."""
+    if pv.method == "computed":
+        return (f"结算点值 {pv.settlement} 元/分 = (基金预算 {params.fund_budget} ÷ 报销比例 "
+                f"{params.reimbursement_ratio}) ÷ 总分值 {pv.total_points}，"
+                f"保留 {params.point_value_decimals} 位小数（测算值 {_short(pv.formula_value)}）")
+    if pv.method == "published":
+        return f"结算点值 {pv.settlement} 元/分（医保部门公布）"
+    return (f"结算点值 {pv.settlement} 元/点 = DRG 费率 {params.drg_rate_per_rw} 元 ÷ "
+            f"{params.drg_points_per_rw} 点/RW")
+
+
+def _short(value: Decimal | None) -> str:
+    return "—" if value is None else f"{value:.10f}"

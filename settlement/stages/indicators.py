@@ -1,0 +1,174 @@
+"""Indicators the assessments use (县域就医与医保基金指标), DOMAIN §2.6, seeds 000, 001, 004.
+
+Each indicator is computed per community (the insured's ``community_id`` on the claim) and for
+the county (every claim). A case or claim is **in county** (县域内) when its treating unit's
+``scope`` is ``county``; it is at a **primary unit** (基层医疗卫生机构) when the unit's
+``category`` is ``township_center`` or ``village_clinic``. Visits are counted as rows: one
+outpatient claim = one visit (人次), one inpatient case = one admission (人次). Money is the
+``fund_paid`` of the claims (fen), childbirth included except where said.
+
+========================  ========================  ========================================
+code                      label_zh                  numerator ÷ denominator
+========================  ========================  ========================================
+county_visit_rate         县域内就诊率                in-county outpatient claims + inpatient
+                                                    cases ÷ all claims + cases
+primary_outpatient_share  基层医疗卫生机构门急诊占比     outpatient claims at primary units ÷
+                                                    in-county outpatient claims
+county_inpatient_share    县域内住院人次占比            in-county inpatient cases ÷ all cases
+cross_province_rate       跨省就医比例（住院）           cases at ``national`` units ÷ all cases
+out_of_county_rate        县外就医比例（住院）           cases outside the county ÷ all cases
+fund_in_county_rate       医保基金县域内支出率          fund_paid at in-county units ÷ all
+                                                    fund_paid (inpatient + outpatient)
+primary_fund_share        基层医保基金占比             fund_paid at primary units ÷ fund_paid
+                                                    at in-county units
+chronic_inpatient_rate    慢病包干人员住院率            admissions of enrolled persons discharged
+                                                    in their enrolment period, childbirth
+                                                    excluded ÷ enrolled persons
+========================  ========================  ========================================
+
+A target (``indicators.targets``) is met when value ≥ target (``at_least``) or value < target
+(``below``), compared exactly (numerator vs target × denominator). No denominator → value NaN,
+met <NA>. The optional rubric ``indicators.scoring`` gives points per indicator met; the
+``scores`` frame sums them per scope (an indicator without data earns nothing).
+
+Example: a community with 8 outpatient claims (6 in county, 4 of them at primary units) and
+2 inpatient cases (1 in county): 县域内就诊率 = (6 + 1) ÷ (8 + 2) = 70 %; 基层门急诊占比 =
+4 ÷ 6 = 66.7 %; 县域内住院人次占比 = 1 ÷ 2 = 50 %.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from settlement.params import IndicatorParams
+from settlement.problems import Problem
+from settlement.stages.chronic import cohort_spend
+
+PRIMARY = ("township_center", "village_clinic")
+COUNTY = "county"
+
+#: code → (label_zh, numerator measure, denominator measure, what is counted)
+DEFINITIONS: dict[str, tuple[str, str, str, str]] = {
+    "county_visit_rate": ("县域内就诊率", "visits_in", "visits_all", "人次"),
+    "primary_outpatient_share": ("基层医疗卫生机构门急诊占比", "op_primary", "op_in", "人次"),
+    "county_inpatient_share": ("县域内住院人次占比", "ip_in", "ip_all", "人次"),
+    "cross_province_rate": ("跨省就医比例（住院）", "ip_national", "ip_all", "人次"),
+    "out_of_county_rate": ("县外就医比例（住院）", "ip_out", "ip_all", "人次"),
+    "fund_in_county_rate": ("医保基金县域内支出率", "fund_in", "fund_all", "分"),
+    "primary_fund_share": ("基层医保基金占比", "fund_primary", "fund_in", "分"),
+    "chronic_inpatient_rate": ("慢病包干人员住院率", "chronic_cases", "chronic_enrolled", "人次/人"),
+}
+TABLE_COLUMNS = ["scope", "indicator", "label_zh", "numerator", "denominator", "value",
+                 "target", "direction", "met", "counted", "points"]
+
+
+class IndicatorResult(NamedTuple):
+    table: pd.DataFrame  # indicators: one row per (scope, indicator)
+    scores: pd.DataFrame  # scope, points, max_points (rubric; empty without one)
+    problems: list[Problem]
+
+
+def measures(inpatient_cases: pd.DataFrame, outpatient_claims: pd.DataFrame, units: pd.DataFrame,
+             enrolment: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The counts and fen sums behind the indicators, one row per community plus ``county``."""
+    info = units.set_index(units["unit_id"].astype("string"))[["scope", "category"]]
+    ip = _flag(inpatient_cases, info)
+    op = _flag(outpatient_claims, info)
+    per = pd.DataFrame({
+        "ip_all": ip.groupby("community_id").size(),
+        "ip_in": ip.groupby("community_id")["in_county"].sum(),
+        "ip_national": ip.groupby("community_id")["national"].sum(),
+        "op_all": op.groupby("community_id").size(),
+        "op_in": op.groupby("community_id")["in_county"].sum(),
+        "op_primary": op.groupby("community_id")["primary"].sum(),
+    })
+    money = ["fund_paid", "fund_in", "fund_primary"]
+    fund = pd.concat([ip, op]).groupby("community_id")[money].sum()
+    per = per.join(fund.rename(columns={"fund_paid": "fund_all"}), how="outer")
+    if enrolment is not None and len(enrolment):
+        enrolled = enrolment[enrolment["status"] == "enrolled"]
+        items = cohort_spend(enrolled, inpatient_cases, outpatient_claims.iloc[:0], units)
+        persons = enrolled.groupby("community_id")["person_id"].nunique()
+        per = per.join(persons.rename("chronic_enrolled"), how="outer")
+        per = per.join(items.groupby("community_id").size().rename("chronic_cases"), how="outer")
+    per = per.reindex(columns=list(per.columns) + [c for c in ("chronic_enrolled", "chronic_cases")
+                                                   if c not in per.columns])
+    per = per.fillna(0).astype("int64")
+    per["ip_out"] = per["ip_all"] - per["ip_in"]
+    per["visits_all"] = per["ip_all"] + per["op_all"]
+    per["visits_in"] = per["ip_in"] + per["op_in"]
+    per.loc[COUNTY] = per.sum()
+    per.index = per.index.astype("string").rename("scope")
+    return per
+
+
+def _flag(claims: pd.DataFrame, info: pd.DataFrame) -> pd.DataFrame:
+    unit = claims["unit_id"].astype("string")
+    scope = unit.map(info["scope"]).astype("string")
+    in_county = scope.eq(COUNTY).fillna(False).astype(bool)
+    primary = in_county & unit.map(info["category"]).isin(PRIMARY).astype(bool)
+    fund = claims["fund_paid"].astype("int64")
+    return pd.DataFrame({
+        "community_id": claims["community_id"].astype("string"), "in_county": in_county,
+        "primary": primary, "national": scope.eq("national").fillna(False).astype(bool),
+        "fund_paid": fund, "fund_in": fund.where(in_county, 0),
+        "fund_primary": fund.where(primary, 0)})
+
+
+def compute_indicators(*, inpatient_cases: pd.DataFrame, outpatient_claims: pd.DataFrame,
+                       units: pd.DataFrame, params: IndicatorParams,
+                       communities: pd.DataFrame | None = None,
+                       enrolment: pd.DataFrame | None = None) -> IndicatorResult:
+    """The ``indicators`` table (every community, then ``county``) and the rubric scores."""
+    problems = [Problem("indicators.unknown_target", "warning", "config",
+                        f"指标目标值中的 `{code}` 不是已知指标，已忽略",
+                        f"unknown indicator code `{code}` in indicators.targets", value=code)
+                for code in params.targets if code not in DEFINITIONS]
+    per = measures(inpatient_cases, outpatient_claims, units, enrolment)
+    if communities is not None:
+        ids = sorted(set(communities["community_id"].astype(str)) | set(per.index) - {COUNTY})
+        per = per.reindex(ids + [COUNTY], fill_value=0)
+    frames = []
+    for code, (label, num, den, counted) in DEFINITIONS.items():  # eight indicators
+        target = params.targets.get(code)
+        frames.append(pd.DataFrame({
+            "scope": per.index, "indicator": code, "label_zh": label,
+            "numerator": per[num].to_numpy(), "denominator": per[den].to_numpy(),
+            "target": float(target.target) if target else np.nan,
+            "direction": target.direction if target else pd.NA, "counted": counted}))
+    table = pd.concat(frames, ignore_index=True)
+    table["value"] = (table["numerator"] / table["denominator"].where(table["denominator"] > 0))
+    table["met"] = pd.array([_met(n, d, params.targets.get(c)) for n, d, c in zip(
+        table["numerator"], table["denominator"], table["indicator"])], dtype="boolean")
+    points = {c: Decimal(p) for c, p in (params.scoring or {}).items()}
+    table["points"] = [float(points.get(c, 0)) if m is True else 0.0
+                       for c, m in zip(table["indicator"], table["met"].astype(object))]
+    order = {s: i for i, s in enumerate(per.index)}  # communities, then county
+    table = table.iloc[np.argsort(table["scope"].map(order).to_numpy(), kind="stable")]
+    table = table[TABLE_COLUMNS].reset_index(drop=True).astype(
+        {"scope": "string", "indicator": "string", "label_zh": "string", "direction": "string",
+         "counted": "string", "numerator": "int64", "denominator": "int64"})
+    return IndicatorResult(table, _scores(table, points), problems)
+
+
+def _met(numerator: int, denominator: int, target) -> bool | None:
+    if target is None or denominator <= 0:
+        return None
+    scaled = target.target * Decimal(int(denominator))
+    n = Decimal(int(numerator))
+    return bool(n >= scaled) if target.direction == "at_least" else bool(n < scaled)
+
+
+def _scores(table: pd.DataFrame, points: dict[str, Decimal]) -> pd.DataFrame:
+    if not points:
+        return pd.DataFrame({"scope": pd.Series(dtype="string"),
+                             "points": pd.Series(dtype="float64"),
+                             "max_points": pd.Series(dtype="float64")})
+    scored = table[table["indicator"].isin(list(points))]
+    out = scored.groupby("scope", sort=False)["points"].sum().rename("points").reset_index()
+    out["max_points"] = float(sum(points.values()))
+    return out.astype({"scope": "string"})

@@ -1,0 +1,141 @@
+"""Global budget package per community (医保基金总额打包, DOMAIN §2.1).
+
+From the resident fund of each community c::
+
+    financing_c = insured_c × per_capita_financing                       筹资总额
+    available_c = financing_c − insured_c × (critical_illness + other)   可用基金
+    reserve_c   = available_c × risk_reserve_rate                        风险金
+    package_c   = (available_c − reserve_c) × package_share              打包额
+
+Worked example (the 60 % community of a county of 600,000 insured at 1,070 元, premium
+100 元, reserve 5 %, share 100 %): financing 360,000 × 1,070 = 385,200,000.00; available
+385,200,000 − 360,000 × 100 = 349,200,000.00; reserve 349,200,000 × 5 % = 17,460,000.00;
+package (349,200,000 − 17,460,000) × 100 % = 331,740,000.00.
+
+The bureau's ``official_package`` (核定打包额), where given, replaces the computed figure;
+``package_difference`` = official − computed is shown. Amounts carved out of the package
+(e.g. the chronic capitation budget, §2.5) are subtracted last, so no yuan is counted twice.
+Every amount is exact integer fen; the reserve and the share are the only roundings
+(:func:`settlement.money.mul_fen`, half away from zero), and ``unpackaged`` (available −
+reserve − computed package) keeps the ledger exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from settlement.money import mul_fen, yuan_display
+from settlement.params import PackageParams
+from settlement.problems import Problem
+from settlement.rules import rate_text
+
+PACKAGE_COLUMNS = [
+    "community_id", "insured_enrollees", "financing", "critical_illness", "other_earmarks",
+    "available", "reserve", "unpackaged", "computed_package", "official_package",
+    "package_difference", "package_source", "carve_out", "package", "package_explanation",
+]
+
+
+def settle_packages(
+    communities: pd.DataFrame,
+    fund_budget: pd.DataFrame,
+    params: PackageParams,
+    carve_outs: pd.DataFrame | None = None,
+    references: Mapping[str, str] | None = None,
+    problems: list[Problem] | None = None,
+) -> pd.DataFrame:
+    """One row per community: financing → available → reserve → package (int64 fen).
+
+    ``carve_outs``: optional frame (community_id, amount fen[, label_zh]) of amounts taken out
+    of the package, e.g. the chronic capitation budget. ``references``: parameter path →
+    source document, quoted in the explanation. A community without a ``fund_budget`` row is
+    left out and reported as an error in ``problems``.
+    """
+    budget = fund_budget.set_index(fund_budget["community_id"].astype(str))
+    carved = _carve_outs(carve_outs)
+    rows = []
+    for community in communities.itertuples(index=False):  # a handful of communities
+        cid = str(community.community_id)
+        if cid not in budget.index:
+            _report(problems, cid)
+            continue
+        rows.append(_package_row(cid, int(community.insured_enrollees), budget.loc[cid], params,
+                                 carved.get(cid, (0, "")), references or {}))
+    frame = pd.DataFrame(rows, columns=PACKAGE_COLUMNS)
+    money = [c for c in PACKAGE_COLUMNS if c not in (
+        "community_id", "official_package", "package_source", "package_explanation")]
+    frame[money] = frame[money].astype("int64")
+    frame["official_package"] = frame["official_package"].astype("Int64")
+    for col in ("community_id", "package_source", "package_explanation"):
+        frame[col] = frame[col].astype("string")
+    return frame
+
+
+def _package_row(cid: str, insured: int, budget: pd.Series, params: PackageParams,
+                 carve_out: tuple[int, str], refs: Mapping[str, str]) -> dict:
+    per_capita = int(budget["per_capita_financing"])
+    premium = int(budget["critical_illness_premium_per_capita"])
+    earmark_pc = budget.get("other_earmarks_per_capita", 0)
+    earmark_pc = 0 if pd.isna(earmark_pc) else int(earmark_pc)
+    financing = insured * per_capita
+    critical, earmarks = insured * premium, insured * earmark_pc
+    available = financing - critical - earmarks
+    reserve = mul_fen(available, params.risk_reserve_rate)
+    computed = mul_fen(available - reserve, params.package_share)
+    official = budget.get("official_package", pd.NA)
+    has_official = not pd.isna(official)
+    chosen = int(official) if has_official else computed
+    carved, carve_label = carve_out
+    y = yuan_display
+    text = [
+        f"筹资总额 = 参保人数 {insured:,} × 人均筹资 {y(per_capita)} = {y(financing)}",
+        f"大病保险 = {insured:,} × {y(premium)} = {y(critical)}",
+    ]
+    if earmarks:
+        text.append(f"其他专项 = {insured:,} × {y(earmark_pc)} = {y(earmarks)}")
+    text += [
+        f"可用基金 = {y(financing)} − {y(critical)}"
+        + (f" − {y(earmarks)}" if earmarks else "") + f" = {y(available)}",
+        f"风险金 = {y(available)} × {rate_text(params.risk_reserve_rate)} = {y(reserve)}"
+        + _ref(refs, "package.risk_reserve_rate"),
+        f"测算打包额 = ({y(available)} − {y(reserve)}) × {rate_text(params.package_share)}"
+        f" = {y(computed)}" + _ref(refs, "package.package_share"),
+    ]
+    if has_official:
+        text.append(f"医保局核定打包额 {y(chosen)} 替代测算值，差额 {y(chosen - computed)}")
+    if carved:
+        text.append(f"扣除单列{carve_label or '资金'} {y(carved)}，打包额 = {y(chosen - carved)}")
+    return {
+        "community_id": cid, "insured_enrollees": insured, "financing": financing,
+        "critical_illness": critical, "other_earmarks": earmarks, "available": available,
+        "reserve": reserve, "unpackaged": available - reserve - computed,
+        "computed_package": computed, "official_package": chosen if has_official else pd.NA,
+        "package_difference": chosen - computed if has_official else 0,
+        "package_source": "official" if has_official else "computed",
+        "carve_out": carved, "package": chosen - carved, "package_explanation": "；".join(text),
+    }
+
+
+def _carve_outs(carve_outs: pd.DataFrame | None) -> dict[str, tuple[int, str]]:
+    if carve_outs is None or carve_outs.empty:
+        return {}
+    frame = carve_outs.assign(community_id=carve_outs["community_id"].astype(str))
+    labels = frame["label_zh"] if "label_zh" in frame else pd.Series("", index=frame.index)
+    out = {}
+    for cid, group in frame.groupby("community_id"):
+        out[cid] = (int(group["amount"].sum()), "、".join(sorted(set(labels[group.index].dropna()))))
+    return out
+
+
+def _report(problems: list[Problem] | None, cid: str) -> None:
+    message = f"医共体 {cid} 没有医保基金预算（fund_budget），无法计算打包额"
+    if problems is None:
+        raise ValueError(message)
+    problems.append(Problem("package.budget_missing", "error", "fund_budget", message,
+                            f"community {cid} has no fund_budget row", value=cid))
+
+
+def _ref(refs: Mapping[str, str], path: str) -> str:
+    return f"（{refs[path]}）" if path in refs else ""

@@ -1,0 +1,311 @@
+"""Basic public-health fund (基本公共卫生服务经费), DOMAIN §2.7, seeds 003 (興國) and 004 (歙县).
+
+Pools (资金池) — one per community, because the fund is packaged to each lead hospital:
+    basic_c        = resident_population_c × per_capita_standard − reserved_c, where
+                     reserved_c = gross_c × county_reserved_share (half up; stays at county level);
+    two_diseases_c = the county's ``two_diseases_pool`` (两病一体化签约服务费) split by the
+                     allocator among the communities that report ``two_diseases`` work points,
+                     by resident population.
+Tier pools (层级): a pool is split among the configured ``tiers`` (unit ``category`` → tier)
+    that have work points, by their ``ratio`` (``tier_basis: ratio``) or by their summed
+    weights (``tier_basis: work_points``), with each tier's ``floor_share`` of the pool as a
+    floor (rounded up to the fen: "villages ≥ 40 %"). A tier without work points drops out
+    and its ratio is shared by the others (a warning).
+Unit weight (权重) within a tier = Σ quarterly work points × quality coefficient, where the
+    unit's quality score is the **work-point-weighted mean** of its quarterly scores
+    (Σ points_q × score_q ÷ Σ points_q, rounded half up to 2 decimals; the plain mean when the
+    unit has no points), mapped by ``quality_score_rule`` (proportional / tiered / threshold).
+    Weights are exact decimals (points kept to 6 decimals) handed to the one allocator.
+Clearing (年终清算): balance = allocation − prepaid (``prepayments`` of fund ``public_health``
+    in the year, to the unit; an optional ``pool`` column of prepayments names the pool,
+    otherwise ``basic``). Negative balance = claw-back, labelled 追回; positive 补拨.
+
+Example (the village tier of 1,000,000.00; proportional quality): work points 120,000 /
+95,000 / 60,000 at quality 95 / 88 / 72 → weights 114,000 / 83,600 / 43,200 (Σ 240,800) →
+quotas 473,421.926…, 347,176.079…, 179,401.993… → whole fen 473,421.92 / 347,176.07 /
+179,401.99 leave 2 fen, which go to the two largest remainders → 473,421.93 / 347,176.08 /
+179,401.99.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from settlement.allocate import allocate
+from settlement.money import fen_of, mul_fen, yuan_display
+from settlement.params import PublicHealthParams, ScoreRule, Tier
+from settlement.problems import Problem
+from settlement.rules import describe_rule, score_coefficient_exact
+
+POOLS = ("basic", "two_diseases")
+POOL_ZH = {"basic": "基本公共卫生服务经费", "two_diseases": "两病一体化签约服务经费"}
+ALLOCATION_COLUMNS = ["pool", "community_id", "unit_id", "tier", "work_points", "quality_score",
+                      "quality_coefficient", "weight", "tier_pool", "allocation", "prepaid",
+                      "balance", "clearing", "explanation"]
+
+
+class PublicHealthResult(NamedTuple):
+    allocation: pd.DataFrame  # public_health_allocation, one row per (pool, unit)
+    pools: pd.DataFrame  # per (pool, community): gross, reserved, amount, allocated, unallocated
+    tier_pools: pd.DataFrame  # per (pool, community, tier): ratio, floor, amount
+    problems: list[Problem]
+
+
+# ---------------------------------------------------------------- pools
+def community_pools(communities: pd.DataFrame, weights: pd.DataFrame,
+                    params: PublicHealthParams) -> pd.DataFrame:
+    """Per (pool, community): resident_population, gross, reserved, amount (fen).
+
+    ``weights``: the per-(pool, unit) frame of :func:`unit_weights` (which communities report
+    two-diseases work points).
+    """
+    pop = communities.set_index(communities["community_id"].astype("string"))["resident_population"]
+    gross = [fen_of(Decimal(int(p)) * params.per_capita_standard) for p in pop]
+    reserved = [mul_fen(g, params.county_reserved_share) for g in gross]
+    basic = pd.DataFrame({"pool": "basic", "community_id": pop.index, "resident_population":
+                          pop.to_numpy(), "gross": gross, "reserved": reserved})
+    basic["amount"] = basic["gross"] - basic["reserved"]
+    active = set(weights.loc[weights["pool"] == "two_diseases", "community_id"].dropna())
+    two = pd.DataFrame({"pool": "two_diseases", "community_id": pop.index,
+                        "resident_population": pop.to_numpy(), "gross": 0, "reserved": 0})
+    total = fen_of(params.two_diseases_pool)
+    weights = pop.where(pop.index.isin(list(active)), 0).astype("float64")
+    two["amount"] = allocate(total, weights).reindex(pop.index).to_numpy() if weights.sum() else 0
+    two["gross"] = two["amount"]
+    frame = pd.concat([basic, two], ignore_index=True)
+    return frame.astype({"community_id": "string", "gross": "int64", "reserved": "int64",
+                         "amount": "int64"})
+
+
+# ---------------------------------------------------------------- weights
+def unit_weights(workpoints: pd.DataFrame, units: pd.DataFrame, rule: ScoreRule) -> pd.DataFrame:
+    """Per (pool, unit): community_id, category, work_points, quality_score, coefficient, weight.
+
+    ``weight_exact`` is a Decimal (object column); ``weight`` its float for display.
+    """
+    pool = workpoints["pool"].fillna("basic") if "pool" in workpoints else "basic"
+    wp = workpoints.assign(pool=pool,
+                           scored=workpoints["work_points"] * workpoints["quality_score"])
+    g = wp.groupby(["pool", "unit_id"]).agg(work_points=("work_points", "sum"),
+                                            scored=("scored", "sum"),
+                                            mean_score=("quality_score", "mean")).reset_index()
+    weighted = (g["scored"] / g["work_points"].where(g["work_points"] > 0))
+    g["quality_score"] = [_q2(s) for s in weighted.fillna(g["mean_score"])]
+    coef = [score_coefficient_exact(s, rule) for s in g["quality_score"]]
+    points = [Decimal(f"{p:.6f}").normalize() for p in g["work_points"]]
+    g["weight_exact"] = [p * c for p, c in zip(points, coef)]
+    g["quality_coefficient"] = [float(c) for c in coef]
+    g["quality_score"] = g["quality_score"].astype("float64")
+    g["weight"] = g["weight_exact"].astype("float64")
+    info = units.set_index(units["unit_id"].astype("string"))[["community_id", "category"]]
+    g = g.join(info, on="unit_id")
+    return g.drop(columns=["scored", "mean_score"]).astype(
+        {"pool": "string", "unit_id": "string", "community_id": "string", "category": "string"})
+
+
+def _q2(score: float) -> Decimal:
+    return Decimal(repr(float(score))).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def _integer_weights(weights: list[Decimal]) -> list[float]:
+    """Exact Decimal weights → integer-valued floats in the same ratios (exact in the allocator)."""
+    exponent = max([-w.normalize().as_tuple().exponent for w in weights if w] + [0])
+    while True:
+        scaled = [int(w.scaleb(exponent).to_integral_value()) for w in weights]
+        if max(scaled, default=0) < 2 ** 53 or exponent <= -20:
+            return [float(s) for s in scaled]
+        exponent -= 1
+
+
+def tier_of(categories: pd.Series, tiers: tuple[Tier, ...]) -> pd.Series:
+    """Unit category → tier code (<NA> when no tier takes the category)."""
+    mapping = {c: t.tier for t in tiers for c in t.categories}
+    return categories.map(mapping).astype("string")
+
+
+# ---------------------------------------------------------------- the split
+def split_pool(amount: int, members: pd.DataFrame, tiers: tuple[Tier, ...],
+               tier_basis: str = "ratio") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split ``amount`` fen: tiers (ratio or weight, floors) then units by ``weight_exact``.
+
+    ``members``: unit_id, tier, weight_exact. Returns (members + tier_pool + allocation,
+    tiers frame: tier, label_zh, ratio, tier_weight, floor, amount).
+    """
+    summed: dict[str, Decimal] = {}
+    for tier, weight in zip(members["tier"], members["weight_exact"]):  # member units
+        summed[tier] = summed.get(tier, Decimal(0)) + weight
+    by_tier = {t.tier: summed.get(t.tier, Decimal(0)) for t in tiers}
+    active = [t for t in tiers if by_tier[t.tier] > 0]
+    basis = [t.ratio if tier_basis == "ratio" else by_tier[t.tier] for t in active]
+    floors = {t.tier: int((Decimal(amount) * t.floor_share).to_integral_value(ROUND_CEILING))
+              for t in active if t.floor_share is not None}
+    if active:
+        pools = allocate(amount, pd.Series(_integer_weights(basis), index=[t.tier for t in active]),
+                         floors=pd.Series(floors, dtype="float64") if floors else None)
+    else:
+        pools = pd.Series(dtype="int64")
+    out = members.copy()
+    out["tier_pool"], out["allocation"] = 0, 0
+    for t in active:  # a handful of tiers
+        rows = out["tier"] == t.tier
+        ids = out.loc[rows, "unit_id"].astype(str)
+        weights = pd.Series(_integer_weights(list(out.loc[rows, "weight_exact"])), index=ids)
+        parts = allocate(int(pools[t.tier]), weights)
+        out.loc[rows, "allocation"] = parts.reindex(ids).to_numpy()
+        out.loc[rows, "tier_pool"] = int(pools[t.tier])
+    tier_frame = pd.DataFrame({
+        "tier": [t.tier for t in tiers], "label_zh": [t.label_zh for t in tiers],
+        "ratio": [float(t.ratio) for t in tiers],
+        "tier_weight": [float(by_tier[t.tier]) for t in tiers],
+        "floor": [floors.get(t.tier, 0) for t in tiers],
+        "amount": [int(pools.get(t.tier, 0)) for t in tiers]})
+    return out.astype({"tier_pool": "int64", "allocation": "int64"}), tier_frame
+
+
+# ---------------------------------------------------------------- the stage
+def settle_public_health(*, communities: pd.DataFrame, units: pd.DataFrame,
+                         workpoints: pd.DataFrame | None, prepayments: pd.DataFrame | None,
+                         params: PublicHealthParams, year: int) -> PublicHealthResult:
+    """Pools per community → tiers → units by weighted work points → clearing against prepaid."""
+    workpoints, problems = _points_of_year(workpoints, year)
+    weights = unit_weights(workpoints, units, params.quality_score_rule)
+    weights["tier"] = tier_of(weights["category"], params.tiers)
+    problems += _weight_warnings(weights)
+    weights = weights[weights["community_id"].notna() & weights["tier"].notna()]
+    pools = community_pools(communities, weights, params)
+    problems += _two_diseases_warning(pools, params)
+    parts, tier_frames = [], []
+    for row in pools.itertuples():  # pools × communities: a handful
+        mine = (weights["pool"] == row.pool) & (weights["community_id"] == row.community_id)
+        members = weights[mine]
+        split, tiers = split_pool(int(row.amount), members, params.tiers, params.tier_basis)
+        problems += _tier_warnings(row, tiers)
+        parts.append(split)
+        tier_frames.append(tiers.assign(pool=row.pool, community_id=row.community_id))
+    allocated = pd.concat(parts, ignore_index=True) if parts else weights.assign(
+        tier_pool=0, allocation=0)
+    sums = allocated.groupby(["pool", "community_id"])["allocation"].sum()
+    keys = zip(pools["pool"], pools["community_id"])
+    pools["allocated"] = [int(sums.get(key, 0)) for key in keys]
+    pools["unallocated"] = pools["amount"] - pools["allocated"]
+    prepaid, bad = prepaid_by_unit(prepayments, units, year)
+    problems += bad
+    table = _clearing(allocated, prepaid, units, params)
+    tier_pools = pd.concat(tier_frames, ignore_index=True) if tier_frames else pd.DataFrame()
+    return PublicHealthResult(table, pools, tier_pools, problems)
+
+
+def prepaid_by_unit(prepayments: pd.DataFrame | None, units: pd.DataFrame,
+                    year: int) -> tuple[pd.DataFrame, list[Problem]]:
+    """Σ public-health prepayments of ``year`` per (pool, unit_id); others are reported."""
+    empty = pd.DataFrame({"pool": pd.Series(dtype="string"), "unit_id": pd.Series(dtype="string"),
+                          "prepaid": pd.Series(dtype="int64")})
+    if prepayments is None:
+        return empty, []
+    p = prepayments[prepayments["fund"] == "public_health"]
+    pool = p["pool"].fillna("basic") if "pool" in p else pd.Series("basic", index=p.index)
+    in_year = p["period"].astype("string").str.startswith(str(year)).fillna(False)
+    known = p["payee_id"].isin(units.loc[units["community_id"].notna(), "unit_id"])
+    problems = [Problem("public_health.prepayment_ignored", "warning", "prepayments",
+                        "公卫预拨款不属于结算年度或收款方不是成员单位，未计入年终清算",
+                        "public-health prepayment outside the year or to a non-member: ignored",
+                        row=int(i) if isinstance(i, (int, np.integer)) else None,
+                        column="payee_id", value=str(v))
+                for i, v in p.loc[~(in_year & known), "payee_id"].items()]
+    ok = p[in_year & known]
+    out = ok.assign(pool=pool[in_year & known]).groupby(["pool", "payee_id"])["amount"].sum()
+    out = out.rename("prepaid").reset_index().rename(columns={"payee_id": "unit_id"})
+    return (out.astype({"pool": "string", "unit_id": "string", "prepaid": "int64"})
+            if len(out) else empty), problems
+
+
+def _clearing(allocated: pd.DataFrame, prepaid: pd.DataFrame, units: pd.DataFrame,
+              params: PublicHealthParams) -> pd.DataFrame:
+    t = allocated.drop(columns=["weight_exact", "category"]).merge(
+        prepaid, on=["pool", "unit_id"], how="outer")
+    info = units.set_index(units["unit_id"].astype("string"))[["community_id", "category"]]
+    missing = t["community_id"].isna()
+    t.loc[missing, "community_id"] = t.loc[missing, "unit_id"].map(info["community_id"])
+    t.loc[missing, "tier"] = tier_of(t.loc[missing, "unit_id"].map(info["category"]), params.tiers)
+    zero = ["work_points", "weight", "tier_pool", "allocation", "prepaid"]
+    t[zero] = t[zero].fillna(0)
+    t = t.astype({c: "int64" for c in ["tier_pool", "allocation", "prepaid"]})
+    t["balance"] = t["allocation"] - t["prepaid"]
+    t["clearing"] = np.select([t["balance"] > 0, t["balance"] < 0], ["补拨", "追回"], "持平")
+    rule = describe_rule(params.quality_score_rule)
+    t["explanation"] = [
+        f"{POOL_ZH.get(r.pool, r.pool)}：工分 {r.work_points:,.2f} × 质量系数 {r.quality_coefficient:g}"
+        f"（加权质量得分 {r.quality_score:.2f}，{rule}）= 权重 {r.weight:,.4f}；"
+        f"层级资金 {yuan_display(r.tier_pool)} 元按权重分配 {yuan_display(r.allocation)} 元；"
+        f"已预拨 {yuan_display(r.prepaid)} 元，{r.clearing} {yuan_display(abs(r.balance))} 元"
+        for r in t.itertuples()]
+    t = t.sort_values(["pool", "community_id", "tier", "unit_id"], kind="stable")
+    return t[ALLOCATION_COLUMNS].reset_index(drop=True).astype(
+        {"pool": "string", "community_id": "string", "unit_id": "string", "tier": "string",
+         "clearing": "string", "explanation": "string"})
+
+
+def _points_of_year(workpoints: pd.DataFrame | None,
+                    year: int) -> tuple[pd.DataFrame, list[Problem]]:
+    """The work points of ``year`` (an empty table when there is none), and what was left out."""
+    if workpoints is None:
+        empty = pd.DataFrame({"unit_id": pd.Series(dtype="string"),
+                              "period": pd.Series(dtype="string"),
+                              "work_points": pd.Series(dtype="float64"),
+                              "quality_score": pd.Series(dtype="float64")})
+        return empty, [Problem("public_health.no_workpoints", "warning", "public_health_workpoints",
+                               "未提供公卫工分表，公卫经费无法分配到单位",
+                               "no public-health work points: nothing can be allocated")]
+    in_year = workpoints["period"].astype("string").str.startswith(str(year)).fillna(False)
+    problems = [Problem("public_health.period_outside_year", "warning", "public_health_workpoints",
+                        f"工分季度 {period} 不在结算年度 {year}，未参与分配",
+                        f"work points of {period} are outside {year}: ignored",
+                        row=int(i) if isinstance(i, (int, np.integer)) else None,
+                        column="period", value=str(period))
+                for i, period in workpoints.loc[~in_year, "period"].items()]
+    return workpoints[in_year.astype(bool)], problems
+
+
+def _weight_warnings(weights: pd.DataFrame) -> list[Problem]:
+    out = []
+    for unit_id in weights.loc[weights["community_id"].isna(), "unit_id"].unique():
+        out.append(Problem("public_health.non_member", "warning", "public_health_workpoints",
+                           f"单位 {unit_id} 不是医共体成员单位，其公卫工分不参与分配",
+                           f"unit {unit_id} is not a member unit: work points ignored",
+                           column="unit_id", value=str(unit_id)))
+    no_tier = weights["community_id"].notna() & weights["tier"].isna()
+    for unit_id in weights.loc[no_tier, "unit_id"].unique():
+        out.append(Problem("public_health.no_tier", "warning", "public_health_workpoints",
+                           f"单位 {unit_id} 的机构类别不在任何公卫分配层级中，其工分不参与分配",
+                           f"unit {unit_id}: category in no tier, work points ignored",
+                           column="unit_id", value=str(unit_id)))
+    return out
+
+
+def _two_diseases_warning(pools: pd.DataFrame, params: PublicHealthParams) -> list[Problem]:
+    total = fen_of(params.two_diseases_pool)
+    if total == 0 or pools.loc[pools["pool"] == "two_diseases", "amount"].sum() == total:
+        return []
+    return [Problem("public_health.two_diseases_unallocated", "warning", "public_health_workpoints",
+                    f"两病一体化资金池 {yuan_display(total)} 元：没有医共体上报两病工分，未分配",
+                    "two-diseases pool: no community reports two_diseases work points")]
+
+
+def _tier_warnings(pool_row, tiers: pd.DataFrame) -> list[Problem]:
+    if pool_row.amount == 0:
+        return []
+    idle = tiers.loc[tiers["tier_weight"] == 0, "label_zh"].tolist()
+    if len(idle) == len(tiers):
+        return [Problem("public_health.unallocated", "warning", "public_health_workpoints",
+                        f"医共体 {pool_row.community_id} 的{POOL_ZH[pool_row.pool]}没有任何工分，"
+                        f"{yuan_display(pool_row.amount)} 元未分配",
+                        f"{pool_row.community_id}/{pool_row.pool}: no work points, unallocated")]
+    return [Problem("public_health.empty_tier", "warning", "public_health_workpoints",
+                    f"医共体 {pool_row.community_id} 的{POOL_ZH[pool_row.pool]}中，层级 {label} 无工分，"
+                    "其份额由其他层级按比例分配",
+                    f"{pool_row.community_id}/{pool_row.pool}: tier {label} has no work points")
+            for label in idle]

@@ -1,0 +1,166 @@
+"""Database tables (数据库表) of the run record, as SQLAlchemy 2.x Core definitions.
+
+Two kinds of table:
+
+- ``runs`` (结算记录) — one row per run: who/what/when, status (``running`` →
+  ``succeeded`` | ``failed`` with its reason), the config and input-file fingerprints
+  (SHA-256; the files are in the child table ``run_inputs``), code version, step timings,
+  row counts, the columns stored per result table, and the period bookkeeping (``closed``/``closed_at``, ``supersedes`` /
+  ``superseded_by``);
+- one table per result table of the data contract (CONTRACT.md "Outputs of a run"), with the
+  contract's column names plus ``run_id`` (which run) and ``row_no`` (the row's position in
+  the result frame, so a frame loaded back comes out in the order it was written).
+
+Column kinds, one per contract column (:data:`RESULT_SPECS`)::
+
+    money  BigInteger, integer fen  (1 234.56 元 is stored as 123456)
+    int    BigInteger, counts       (cases, enrollees)
+    float  Float (double)           (ratios, points, coefficients, weights, person-months)
+    text   Text                     (ids, classes, labels, explanations; exact Decimal text
+                                     such as the DIP point value "9.8765")
+    bool   Boolean                  (indicator met)
+
+Every result table also has an optional ``explanation`` (how the row was computed); a frame
+may leave it out. Working columns a stage adds beyond these are not stored (the CSVs and
+workbooks carry them); the run records which columns were stored and which were not.
+
+The schema itself is created and changed only by the Alembic migrations in
+``settlement/migrations/versions``; these definitions are what the code reads and writes, and a
+test checks that the migrated database and these definitions agree. A new result column means:
+add it here, add a migration, done.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = sa.MetaData(naming_convention=NAMING)
+
+RUN_ID = sa.String(64)
+SHA256 = sa.String(64)
+STATUSES = ("running", "succeeded", "failed")
+
+runs = sa.Table(
+    "runs", metadata,
+    sa.Column("run_id", RUN_ID, primary_key=True),
+    sa.Column("county", sa.Text, nullable=False),
+    sa.Column("year", sa.Integer, nullable=False),
+    sa.Column("scenario", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("failure_reason", sa.Text),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("config_path", sa.Text),
+    sa.Column("config_sha256", SHA256),
+    sa.Column("data_dir", sa.Text),
+    sa.Column("code_version", sa.Text),
+    sa.Column("timings", sa.JSON),       # {"load": 1.23, "validate": 4.5, ...} seconds
+    sa.Column("input_rows", sa.JSON),    # {"inpatient_cases": 90000, ...}
+    sa.Column("result_rows", sa.JSON),   # {"dip_cases": 90000, ...}, set with the results
+    sa.Column("result_columns", sa.JSON),  # {"dip_cases": {"stored": [...], "not_stored": [...]}}
+    sa.Column("supersedes", RUN_ID, sa.ForeignKey("runs.run_id")),
+    sa.Column("superseded_by", RUN_ID, sa.ForeignKey("runs.run_id")),
+    sa.Column("closed", sa.Boolean(create_constraint=False), nullable=False),
+    sa.Column("closed_at", sa.DateTime(timezone=True)),
+    sa.CheckConstraint("status IN ('running', 'succeeded', 'failed')", name="status"),
+    sa.Index(None, "county", "year", "scenario"),
+)
+
+run_inputs = sa.Table(
+    "run_inputs", metadata,
+    sa.Column("run_id", RUN_ID, sa.ForeignKey("runs.run_id"), primary_key=True),
+    sa.Column("file", sa.Text, primary_key=True),  # path relative to the data folder
+    sa.Column("sha256", SHA256, nullable=False),
+)
+
+
+OPTIONAL_COLUMNS = (("explanation", "text"),)  # stored when the frame has them
+
+
+@dataclass(frozen=True)
+class ResultSpec:
+    """A result table of the contract: its key and its columns with their kinds."""
+
+    name: str
+    key: tuple[str, ...]
+    required: tuple[tuple[str, str], ...]  # (column, kind) in contract order
+    optional: tuple[tuple[str, str], ...] = OPTIONAL_COLUMNS
+
+    @property
+    def columns(self) -> tuple[tuple[str, str], ...]:
+        return self.required + self.optional
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c for c, _ in self.columns]
+
+    def kind(self, column: str) -> str:
+        return dict(self.columns)[column]
+
+
+def _spec(name: str, key: tuple[str, ...], columns: str) -> ResultSpec:
+    """'case_id:text unit_id:text ratio:float …' → ResultSpec."""
+    pairs = tuple(tuple(item.split(":")) for item in columns.split())
+    return ResultSpec(name, key, pairs)  # type: ignore[arg-type]
+
+
+RESULT_SPECS: dict[str, ResultSpec] = {s.name: s for s in [
+    _spec("dip_cases", ("case_id",),
+          "case_id:text unit_id:text community_id:text dip_group:text ratio:float case_class:text "
+          "base_score:float coefficient:float points:float gross_value:money fund_due:money"),
+    _spec("dip_units", ("unit_id",),
+          "unit_id:text cases:int points:float point_value:text gross_value:money self_pay:money "
+          "violation_deduction:money fund_due:money withheld:money returned:money fund_paid:money "
+          "prepaid:money balance:money"),
+    _spec("community_settlement", ("community_id",),
+          "community_id:text financing:money available:money reserve:money package:money "
+          "expenditure_dip:money expenditure_external:money expenditure_outpatient:money "
+          "expenditure_other:money expenditure:money balance:money surplus_retained:money "
+          "surplus_returned:money overrun_fund_share:money overrun_community_share:money "
+          "community_score:float community_coefficient:float"),
+    _spec("unit_distribution", ("unit_id",),
+          "unit_id:text community_id:text tier:text weight:float performance_coefficient:float "
+          "surplus_share:money overrun_share:money"),
+    _spec("chronic_settlement", ("community_id",),
+          "community_id:text enrollees:int person_months:float budget:money spend:money balance:money "
+          "retained:money fund_share:money community_share:money"),
+    _spec("public_health_allocation", ("pool", "unit_id"),
+          "pool:text unit_id:text tier:text work_points:float quality_coefficient:float weight:float "
+          "allocation:money prepaid:money balance:money"),
+    _spec("indicators", ("scope", "indicator"),
+          "scope:text indicator:text label_zh:text numerator:float denominator:float value:float "
+          "target:float met:bool"),
+    _spec("unit_statement", ("unit_id", "line"),
+          "unit_id:text line:text label_zh:text amount:money"),
+    _spec("ledger", ("community_id", "line"),
+          "community_id:text line:text label_zh:text amount:money"),
+]}
+
+SQL_TYPES = {
+    "money": sa.BigInteger, "int": sa.BigInteger, "float": sa.Float,
+    "text": sa.Text, "bool": lambda: sa.Boolean(create_constraint=False),
+}
+
+
+def _result_table(spec: ResultSpec) -> sa.Table:
+    key_types = {c: (sa.String(200) if c in spec.key else SQL_TYPES[k]()) for c, k in spec.columns}
+    return sa.Table(
+        spec.name, metadata,
+        sa.Column("run_id", RUN_ID, sa.ForeignKey("runs.run_id"), primary_key=True),
+        *[sa.Column(c, key_types[c], primary_key=c in spec.key, nullable=c not in spec.key)
+          for c, _ in spec.columns],
+        sa.Column("row_no", sa.Integer, nullable=False),
+    )
+
+
+RESULT_TABLES: dict[str, sa.Table] = {name: _result_table(s) for name, s in RESULT_SPECS.items()}

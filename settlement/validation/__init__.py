@@ -1,0 +1,66 @@
+"""Validation (数据校验): every problem of the input, before anything is computed.
+
+    loader problems (files, columns, cells that do not parse)      — settlement.loader
+    + single-table checks: GX suites built from schemas/           — gx_suites
+    + cross-table rules of CONTRACT.md, in our own code            — cross_table
+    + exact money totals per table (int fen)                       — cross_table.money_totals
+    = one problem list; the run stops when it holds an error
+
+:func:`validate_dataset` returns the problems it adds to the loader's (it does not repeat
+them); what the report needs besides the list — GX results for Data Docs, verdicts per
+expectation, money totals, timings — is left on ``loaded.validation`` as a
+:class:`ValidationRun`. Example::
+
+    loaded = load_folder("sample_data")
+    problems = loaded.problems + validate_dataset(loaded, 2025, resolved)
+    write_report(problems, loaded, Path("out/validation"))   # settlement.validation.report
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from settlement.loader import LoadResult
+from settlement.problems import Problem
+from settlement.validation.cross_table import check_cross_table, money_totals, total_problems
+from settlement.validation.gx_suites import SuiteRun, run_suites
+from settlement.validation.inputs import Inputs
+
+__all__ = ["validate_dataset", "ValidationRun"]
+
+
+@dataclass
+class ValidationRun:
+    """What the report needs besides the problem list."""
+
+    year: int | None
+    suites: SuiteRun
+    totals: pd.DataFrame
+    timings: dict[str, float] = field(default_factory=dict)
+    report_files: dict = field(default_factory=dict)  # set by report.write_report
+
+
+def validate_dataset(loaded: LoadResult, year: int | None, resolved=None, use_gx: bool = True) -> list[Problem]:
+    """All single-table and cross-table problems of the loaded data (not the loader's own).
+
+    ``year`` is the settlement year (None when the config could not be read: the year checks
+    are skipped, the config error stops the run anyway); ``resolved`` adds the checks that
+    need the parameters. ``use_gx=False`` runs our masks alone (same problems, no Data Docs).
+    """
+    inputs = Inputs.of(loaded)
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    problems, suites = run_suites(inputs, year, use_gx=use_gx)
+    timings["suites"] = time.perf_counter() - started
+    started = time.perf_counter()
+    problems += check_cross_table(inputs, year, resolved)
+    timings["cross_table"] = time.perf_counter() - started
+    started = time.perf_counter()
+    totals = money_totals(inputs)
+    problems += total_problems(inputs, totals)
+    timings["totals"] = time.perf_counter() - started
+    loaded.validation = ValidationRun(year, suites, totals, timings)
+    return problems

@@ -1,0 +1,67 @@
+"""What the validation rules may look at (待校验数据): the loaded tables minus what is broken.
+
+The loader has already reported missing tables and columns, unreadable files and cells it
+could not parse. A rule that looked at those again would only repeat the loader's message
+(an empty ``total_cost`` is "不能为空", not also "必须 ≥ 0"). :class:`Inputs` tells each rule
+
+* which tables were read from a file (``has("units", "category")``) — a rule that needs a
+  table or column that is absent is skipped, the absence is already an error;
+* which cells the loader flagged (``usable("inpatient_cases", "total_cost")``: a boolean
+  Series, False on those rows) — masks are and-ed with it;
+* the user's file name of each table, for the problem list.
+
+Example: ``inpatient_cases.csv`` row 7 has ``total_cost = "abc"``. The loader reports
+money.format on row 7 and stores 0 fen; ``usable(...)`` is False on row 7, so the range and
+``self_pay ≤ total_cost`` rules do not report row 7 a second time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from settlement.loader import LoadResult
+from settlement.problems import Problem
+from settlement.schema import TableSchema, contract
+
+
+@dataclass
+class Inputs:
+    tables: dict[str, pd.DataFrame]
+    files: dict[str, str]  # table → file name, only for tables read from a file
+    missing_columns: set[tuple[str, str]] = field(default_factory=set)
+    flagged: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+    schemas: dict[str, TableSchema] = field(default_factory=contract)
+
+    @classmethod
+    def of(cls, loaded: LoadResult) -> "Inputs":
+        missing = {(p.table, p.column) for p in loaded.problems if p.rule == "column.missing"}
+        unreadable = {p.table for p in loaded.problems if p.rule in ("row.malformed", "file.unreadable")}
+        files = {t: s.file for t, s in loaded.sources.items() if t not in unreadable}
+        return cls(loaded.tables, files, missing, dict(getattr(loaded, "flagged", {}) or {}))
+
+    def has(self, table: str, *columns: str) -> bool:
+        """The table was read and every one of ``columns`` was in its file."""
+        return table in self.files and table in self.tables and \
+            not any((table, c) in self.missing_columns for c in columns)
+
+    def file(self, table: str) -> str:
+        return self.files.get(table, "")
+
+    def usable(self, table: str, *columns: str) -> pd.Series:
+        """True on the rows whose ``columns`` the loader did not flag."""
+        frame = self.tables[table]
+        ok = np.ones(len(frame), dtype=bool)
+        for column in columns:
+            rows = self.flagged.get((table, column))
+            if rows is not None and len(rows):
+                ok &= ~frame.index.isin(rows)
+        return pd.Series(ok, index=frame.index)
+
+
+def table_problem(inputs: Inputs, rule: str, table: str, column: str, zh: str, en: str,
+                  severity: str = "error", value: str = "") -> Problem:
+    """A problem of a whole table or column (no row)."""
+    return Problem(rule, severity, table, zh, en, file=inputs.file(table), column=column, value=value)
