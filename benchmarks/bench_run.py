@@ -1,9 +1,10 @@
 """Whole-run benchmark: ``settlement run`` end to end on a generated county of scale N.
 
-    .venv/bin/python benchmarks/bench_run.py --scale 1 [--format csv|parquet] [--keep DIR]
+    .venv/bin/python benchmarks/bench_run.py --scale 1 [--format csv|parquet] [--keep DIR] [--data DIR]
 
 1. generates the sample county at ``--scale`` (1 = a county: ≈ 90,000 cases, 1.5 M claims;
-   10 = a city) with ``settlement sample`` (not timed in the figures below);
+   10 = a city) with ``settlement sample`` (not timed in the figures below), or takes an
+   existing folder of that scale with ``--data DIR``;
 2. writes a copy of ``configs/sample-county.yaml`` whose DIP fund budget is scaled with the
    data (the committed config fits the committed scale-0.1 sample);
 3. runs ``settlement run`` in a child process against a fresh SQLite file and reads the step
@@ -45,13 +46,16 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--format", default="csv", choices=["csv", "parquet"])
     parser.add_argument("--keep", type=Path, default=None, help="work folder to keep")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="an existing sample folder of this --scale (skips generation)")
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench_run_"))
     work.mkdir(parents=True, exist_ok=True)
-    data = work / "data"
+    data = args.data or work / "data"
     start = time.perf_counter()
-    subprocess.run(SETTLEMENT + ["sample", "--out", str(data), "--scale", str(args.scale),
-                                 "--format", args.format], check=True, capture_output=True)
+    if args.data is None:
+        subprocess.run(SETTLEMENT + ["sample", "--out", str(data), "--scale", str(args.scale),
+                                     "--format", args.format], check=True, capture_output=True)
     generated = time.perf_counter() - start
     config = scaled_config(args.scale, work)
     start = time.perf_counter()

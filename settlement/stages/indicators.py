@@ -47,6 +47,7 @@ import pandas as pd
 from settlement.params import IndicatorParams
 from settlement.problems import Problem
 from settlement.stages.chronic import cohort_spend
+from settlement.stages.dip_codes import Factorized, lookup
 
 PRIMARY = ("township_center", "village_clinic")
 COUNTY = "county"
@@ -75,20 +76,15 @@ class IndicatorResult(NamedTuple):
 def measures(inpatient_cases: pd.DataFrame, outpatient_claims: pd.DataFrame, units: pd.DataFrame,
              enrolment: pd.DataFrame | None = None) -> pd.DataFrame:
     """The counts and fen sums behind the indicators, one row per community plus ``county``."""
-    info = units.set_index(units["unit_id"].astype("string"))[["scope", "category"]]
-    ip = _flag(inpatient_cases, info)
-    op = _flag(outpatient_claims, info)
-    per = pd.DataFrame({
-        "ip_all": ip.groupby("community_id").size(),
-        "ip_in": ip.groupby("community_id")["in_county"].sum(),
-        "ip_national": ip.groupby("community_id")["national"].sum(),
-        "op_all": op.groupby("community_id").size(),
-        "op_in": op.groupby("community_id")["in_county"].sum(),
-        "op_primary": op.groupby("community_id")["primary"].sum(),
-    })
+    ip = _sums(inpatient_cases, units)
+    op = _sums(outpatient_claims, units)
+    ids = ip.index.union(op.index)
+    ip, op = ip.reindex(ids, fill_value=0), op.reindex(ids, fill_value=0)
+    per = pd.DataFrame({"ip_all": ip["rows"], "ip_in": ip["in_county"],
+                        "ip_national": ip["national"], "op_all": op["rows"],
+                        "op_in": op["in_county"], "op_primary": op["primary"]})
     money = ["fund_paid", "fund_in", "fund_primary"]
-    fund = pd.concat([ip, op]).groupby("community_id")[money].sum()
-    per = per.join(fund.rename(columns={"fund_paid": "fund_all"}), how="outer")
+    per = per.join((ip[money] + op[money]).rename(columns={"fund_paid": "fund_all"}))
     if enrolment is not None and len(enrolment):
         enrolled = enrolment[enrolment["status"] == "enrolled"]
         items = cohort_spend(enrolled, inpatient_cases, outpatient_claims.iloc[:0], units)
@@ -106,17 +102,41 @@ def measures(inpatient_cases: pd.DataFrame, outpatient_claims: pd.DataFrame, uni
     return per
 
 
-def _flag(claims: pd.DataFrame, info: pd.DataFrame) -> pd.DataFrame:
-    unit = claims["unit_id"].astype("string")
-    scope = unit.map(info["scope"]).astype("string")
-    in_county = scope.eq(COUNTY).fillna(False).astype(bool)
-    primary = in_county & unit.map(info["category"]).isin(PRIMARY).astype(bool)
-    fund = claims["fund_paid"].astype("int64")
+def _sums(claims: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:
+    """Per insured community: rows, in-county / primary / national rows, fund sums (fen).
+
+    The unit of each row is found by position (ids factorised once, :mod:`dip_codes`); an
+    unknown unit counts as outside the county. Rows without a community are not counted.
+    """
+    position = lookup(claims["unit_id"].astype("string"), units["unit_id"].astype("string"))
+    scope = units["scope"].astype("string")
+
+    def flag(mask: pd.Series) -> np.ndarray:  # per unit, + False for "no unit" (position −1)
+        return np.append(mask.fillna(False).to_numpy(dtype=bool), False)[position]
+
+    in_county = flag(scope.eq(COUNTY))
+    primary = in_county & flag(units["category"].astype("string").isin(PRIMARY))
+    national = flag(scope.eq("national"))
+    fund = claims["fund_paid"].to_numpy(dtype="int64")
+    community = Factorized.of(claims["community_id"].astype("string"))
+    code, k = community.codes, len(community.uniques)
+    if (code < 0).any():  # no community: not counted
+        keep = code >= 0
+        code, in_county, primary, national, fund = (
+            a[keep] for a in (code, in_county, primary, national, fund))
+
+    def count(mask: np.ndarray | None = None) -> np.ndarray:
+        return np.bincount(code if mask is None else code[mask], minlength=k).astype("int64")
+
+    def total(mask: np.ndarray | None = None) -> np.ndarray:  # exact int64 sums
+        out = np.zeros(k, dtype="int64")
+        np.add.at(out, code if mask is None else code[mask], fund if mask is None else fund[mask])
+        return out
+
     return pd.DataFrame({
-        "community_id": claims["community_id"].astype("string"), "in_county": in_county,
-        "primary": primary, "national": scope.eq("national").fillna(False).astype(bool),
-        "fund_paid": fund, "fund_in": fund.where(in_county, 0),
-        "fund_primary": fund.where(primary, 0)})
+        "rows": count(), "in_county": count(in_county), "primary": count(primary),
+        "national": count(national), "fund_paid": total(), "fund_in": total(in_county),
+        "fund_primary": total(primary)}, index=pd.Index(community.uniques, dtype="string"))
 
 
 def compute_indicators(*, inpatient_cases: pd.DataFrame, outpatient_claims: pd.DataFrame,
