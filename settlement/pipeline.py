@@ -18,7 +18,7 @@ import click
 import pandas as pd
 
 from settlement.config import ConfigError, Resolved, load_config, resolve
-from settlement.loader import LoadResult, load_folder
+from settlement.loader import load_folder
 from settlement.problems import Problem, has_errors
 from settlement.reconcile import reconcile
 from settlement.stages.chronic import settle_chronic

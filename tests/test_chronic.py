@@ -1,7 +1,6 @@
 """Chronic-disease capitation (慢性病包干): enrolment, person-months, budget, spend, corridor,
 distribution to managing units and the carve-out. Numbers derived in each test."""
 
-from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd

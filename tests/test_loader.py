@@ -12,7 +12,6 @@ import openpyxl
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 
 from fixtures.tiny_county import tiny_county, write_csv, write_folder
 from settlement import loader

@@ -371,7 +371,7 @@ def _distribute(row: dict, enrolled: pd.DataFrame, scores: pd.DataFrame, params:
         problems.append(Problem("chronic.zero_weights", "warning", "chronic_enrollees",
                                 f"医共体 {community} 慢病管理单位权重均为 0，改按{basis}分配",
                                 f"community {community}: all weights zero, split by {basis}"))
-    parts = allocate(amount, pd.Series(_integer_weights(weights), index=per_unit.index))
+    parts = allocate(amount, pd.Series(weights, index=per_unit.index, dtype=object))
     parts = parts.reindex(per_unit.index.astype(str)).to_numpy()
     rule = describe_rule(params.quality_score_rule)
     return pd.DataFrame({
@@ -387,16 +387,6 @@ def _distribute(row: dict, enrolled: pd.DataFrame, scores: pd.DataFrame, params:
             f"{'结余留用' if amount >= 0 else '超支自担'} {yuan_display(abs(amount))} 元"
             f"按{basis}分配 → {yuan_display(int(x))} 元"
             for m, c, s, x in zip(per_unit["person_months"], coef, score, parts)]})
-
-
-def _integer_weights(weights: list[Decimal]) -> list[float]:
-    """Exact Decimal weights → integer-valued floats in the same ratios (exact in the allocator)."""
-    exponent = max([-w.normalize().as_tuple().exponent for w in weights if w] + [0])
-    while True:
-        scaled = [int(w.scaleb(exponent).to_integral_value()) for w in weights]
-        if max(scaled, default=0) < 2 ** 53 or exponent <= -20:
-            return [float(s) for s in scaled]
-        exponent -= 1
 
 
 def _spend_warnings(items: pd.DataFrame, dip_cases: pd.DataFrame | None) -> list[Problem]:

@@ -111,16 +111,6 @@ def _q2(score: float) -> Decimal:
     return Decimal(repr(float(score))).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
-def _integer_weights(weights: list[Decimal]) -> list[float]:
-    """Exact Decimal weights → integer-valued floats in the same ratios (exact in the allocator)."""
-    exponent = max([-w.normalize().as_tuple().exponent for w in weights if w] + [0])
-    while True:
-        scaled = [int(w.scaleb(exponent).to_integral_value()) for w in weights]
-        if max(scaled, default=0) < 2 ** 53 or exponent <= -20:
-            return [float(s) for s in scaled]
-        exponent -= 1
-
-
 def tier_of(categories: pd.Series, tiers: tuple[Tier, ...]) -> pd.Series:
     """Unit category → tier code (<NA> when no tier takes the category)."""
     mapping = {c: t.tier for t in tiers for c in t.categories}
@@ -144,7 +134,7 @@ def split_pool(amount: int, members: pd.DataFrame, tiers: tuple[Tier, ...],
     floors = {t.tier: int((Decimal(amount) * t.floor_share).to_integral_value(ROUND_CEILING))
               for t in active if t.floor_share is not None}
     if active:
-        pools = allocate(amount, pd.Series(_integer_weights(basis), index=[t.tier for t in active]),
+        pools = allocate(amount, pd.Series(basis, index=[t.tier for t in active], dtype=object),
                          floors=pd.Series(floors, dtype="float64") if floors else None)
     else:
         pools = pd.Series(dtype="int64")
@@ -153,7 +143,7 @@ def split_pool(amount: int, members: pd.DataFrame, tiers: tuple[Tier, ...],
     for t in active:  # a handful of tiers
         rows = out["tier"] == t.tier
         ids = out.loc[rows, "unit_id"].astype(str)
-        weights = pd.Series(_integer_weights(list(out.loc[rows, "weight_exact"])), index=ids)
+        weights = pd.Series(list(out.loc[rows, "weight_exact"]), index=ids, dtype=object)
         parts = allocate(int(pools[t.tier]), weights)
         out.loc[rows, "allocation"] = parts.reindex(ids).to_numpy()
         out.loc[rows, "tier_pool"] = int(pools[t.tier])

@@ -34,13 +34,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import pandas as pd
 
 from settlement.loader import add_row_problems
 from settlement.money import format_yuan
 from settlement.problems import Problem
-from settlement.schema import PATTERNS, STRING_TYPES, Column, TableSchema
+from settlement.schema import STRING_TYPES, Column, TableSchema
 from settlement.validation.inputs import Inputs, table_problem
 
 Mask = Callable[[pd.DataFrame], pd.Series]
