@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from settlement.config import load_config, resolve
-from settlement.stages.chronic import community_budgets, enrolment, settle_chronic
+from settlement.stages.chronic import cohort_rows, community_budgets, enrolment, settle_chronic
 from settlement.stages.expenditure import scan_expenditure
 from settlement.stages.package import settle_packages
 
@@ -301,3 +301,19 @@ def test_overlapping_periods_are_an_error_not_a_double_count_in_silence():
                         ("P1", "C1", "T1", "HT", "2025-06-01", None, False)])
     claims = outpatient([("O1", "P1", "C1", "T1", "2025-06-15", 10_000)])
     assert "chronic.overlapping_periods" in [p.rule for p in settle(people, claims=claims).problems]
+
+
+def test_cohort_rows_probe_persons_then_keep_the_dates_inside_a_period():
+    # cohort: P1 enrolled Jan–Mar and Jul–Dec (two rows), P2 Jan–Dec; P9 and <NA> are not enrolled
+    cohort = pd.DataFrame({
+        "person_id": pd.array(["P1", "P1", "P2"], dtype="string"),
+        "period_start": pd.to_datetime(["2025-01-01", "2025-07-01", "2025-01-01"]),
+        "period_end": pd.to_datetime(["2025-03-31", "2025-12-31", "2025-12-31"])})
+    person = pd.Series(["P1", "P9", "P1", "P2", None, "P1"], dtype="string")
+    dates = pd.Series(pd.to_datetime(["2025-03-31", "2025-03-01", "2025-05-15", "2025-02-01",
+                                      "2025-02-01", "2025-07-01"]))
+    hit = cohort_rows(person, dates, cohort).sort_values("row")
+    # row 0: P1 on 31 Mar, last day of period 0 (inclusive); row 1: P9 not enrolled;
+    # row 2: P1 on 15 May, between its periods; row 3: P2 in period 2; row 4: no person;
+    # row 5: P1 on 1 Jul, first day of period 1
+    assert hit[["row", "period"]].to_numpy().tolist() == [[0, 0], [3, 2], [5, 1]]
