@@ -19,6 +19,10 @@ in force on 1 January of that year for every parameter, checks each leaf's decla
 against the unit the engine expects, and builds the typed :class:`~settlement.params.Params`.
 Every problem (missing or expired parameter, wrong unit, wrong type) is collected and raised
 together as one :class:`ConfigError` naming the parameter and the year.
+
+A scenario file may name ``base_config: ../county.yaml`` and list only the parameters it
+changes (:func:`overlay`: a leaf replaces a leaf, sections merge); see
+``configs/examples/cms-shared-savings.yaml``.
 """
 
 from __future__ import annotations
@@ -105,7 +109,13 @@ class Resolved:
         return f"{t.value}（{t.unit}，{t.reference}，自 {t.since.isoformat()} 起）"
 
 
-def load_config(path: str | Path) -> Config:
+def load_config(path: str | Path, _chain: tuple[Path, ...] = ()) -> Config:
+    """Read a config file; with ``base_config: FILE`` it is an overlay of that file.
+
+    An overlay replaces whole parameters (leaves) of its base and inherits every other one;
+    ``county``, ``settlement_year`` and ``scenario`` default to the base's. The hash covers
+    the overlay and its base chain, so a run records exactly what it was given.
+    """
     path = Path(path)
     if not path.exists():
         raise ConfigError(str(path), [f"找不到配置文件 file not found: {path}"])
@@ -114,17 +124,44 @@ def load_config(path: str | Path) -> Config:
         raw = yaml.safe_load(data.decode("utf-8-sig"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(str(path), [f"YAML 格式错误 cannot parse YAML: {exc}"]) from exc
-    problems = []
     if not isinstance(raw, dict):
         raise ConfigError(str(path), ["配置文件应为键值结构 top level must be a mapping"])
-    for key in ("county", "settlement_year", "parameters"):
-        if key not in raw:
-            problems.append(f"缺少顶层字段 `{key}` missing top-level key `{key}`")
+    base = _base_of(path, raw, _chain)
+    problems = [f"缺少顶层字段 `{key}` missing top-level key `{key}`"
+                for key in ("county", "settlement_year", "parameters")
+                if key not in raw and base is None]
     if problems:
         raise ConfigError(str(path), problems)
-    return Config(path=path, county=str(raw["county"]), settlement_year=int(raw["settlement_year"]),
-                  scenario=str(raw.get("scenario", "base")), tree=raw["parameters"],
-                  sha256=hashlib.sha256(data).hexdigest(), raw=raw)
+    if base is None:
+        return Config(path=path, county=str(raw["county"]),
+                      settlement_year=int(raw["settlement_year"]),
+                      scenario=str(raw.get("scenario", "base")), tree=raw["parameters"],
+                      sha256=hashlib.sha256(data).hexdigest(), raw=raw)
+    return Config(path=path, county=str(raw.get("county", base.county)),
+                  settlement_year=int(raw.get("settlement_year", base.settlement_year)),
+                  scenario=str(raw.get("scenario", base.scenario)),
+                  tree=overlay(base.tree, raw.get("parameters") or {}),
+                  sha256=hashlib.sha256(data + base.sha256.encode()).hexdigest(), raw=raw)
+
+
+def _base_of(path: Path, raw: dict, chain: tuple[Path, ...]) -> Config | None:
+    if raw.get("base_config") is None:
+        return None
+    base_path = (path.parent / str(raw["base_config"])).resolve()
+    if base_path in chain or base_path == path.resolve():
+        raise ConfigError(str(path), [f"base_config 循环引用 cycle: {base_path}"])
+    return load_config(base_path, chain + (path.resolve(),))
+
+
+def overlay(base: dict, over: dict) -> dict:
+    """``base`` with the parameters of ``over``: a leaf replaces a leaf, sections merge."""
+    out = dict(base)
+    for key, node in over.items():
+        below = out.get(key)
+        both_sections = (isinstance(node, dict) and isinstance(below, dict)
+                         and not LEAF_KEYS <= node.keys() and not LEAF_KEYS <= below.keys())
+        out[key] = overlay(below, node) if both_sections else node
+    return out
 
 
 def _leaves(tree: dict, prefix: str = "") -> dict[str, dict]:

@@ -69,3 +69,48 @@ def test_unknown_parameter_is_an_error(tmp_path):
     with pytest.raises(ConfigError) as err:
         resolve(_write(tmp_path, add))
     assert any("reserve_rate_typo" in p for p in err.value.problems)
+
+
+def _overlay_file(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_overlay_replaces_its_leaves_and_inherits_the_rest(tmp_path):
+    base = tmp_path / "base.yaml"
+    base.write_bytes(SAMPLE.read_bytes())
+    over = _overlay_file(tmp_path, "scenario.yaml", """
+base_config: base.yaml
+scenario: reserve-4pct
+parameters:
+  package:
+    risk_reserve_rate: {unit: ratio, reference: 测试文号, values: {2023-01-01: 0.04}}
+""")
+    config = load_config(over)
+    resolved = resolve(config)
+    # the overlay's leaf: 0.04 with its own reference; an inherited one: the base's 99 yuan
+    assert resolved.params.package.risk_reserve_rate == Decimal("0.04")
+    assert "测试文号" in resolved.source("package.risk_reserve_rate")
+    assert resolved.params.public_health.per_capita_standard == Decimal("99")
+    assert (config.county, config.settlement_year, config.scenario) == (
+        load_config(base).county, 2025, "reserve-4pct")
+    # the hash covers the base too: change the base, the overlay's hash changes
+    before = config.sha256
+    base.write_bytes(SAMPLE.read_bytes() + b"\n# edited\n")
+    assert load_config(over).sha256 != before
+
+
+def test_overlay_cycle_is_an_error(tmp_path):
+    _overlay_file(tmp_path, "a.yaml", "base_config: b.yaml\nparameters: {}\n")
+    _overlay_file(tmp_path, "b.yaml", "base_config: a.yaml\nparameters: {}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path / "a.yaml")
+    assert any("循环" in p for p in err.value.problems)
+
+
+def test_overlay_with_a_missing_base_names_the_file(tmp_path):
+    over = _overlay_file(tmp_path, "x.yaml", "base_config: nowhere.yaml\nparameters: {}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(over)
+    assert "nowhere.yaml" in str(err.value)

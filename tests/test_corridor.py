@@ -1,16 +1,13 @@
 """Surplus retained, reasonable overrun shared (§2.3), and the CMS shared-savings track."""
 
-import copy
-from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 from pydantic import ValidationError
 
-from global_budget_scenario import (SAMPLE_CONFIG, SCORES, YUAN, communities, expenditure,
+from global_budget_scenario import (SCORES, YUAN, communities, expenditure,
                                     fund_budget, s, sample_params, with_section)
 from settlement.config import load_config, resolve
 from settlement.params import Band, Corridor
@@ -200,12 +197,8 @@ def test_malformed_corridors_are_rejected(bands):
 
 # ------------------------------------------------------------------ CMS shared savings
 def cms_params():
-    """configs/sample-county.yaml with its corridor section replaced by the CMS example."""
-    base = load_config(SAMPLE_CONFIG)
-    fragment = yaml.safe_load(CMS_EXAMPLE.read_text(encoding="utf-8"))
-    tree = copy.deepcopy(base.tree)
-    tree["corridor"] = fragment["parameters"]["corridor"]
-    return resolve(replace(base, tree=tree)).params
+    """The CMS example: an overlay of configs/sample-county.yaml replacing its corridor."""
+    return resolve(load_config(CMS_EXAMPLE)).params
 
 
 @pytest.mark.parametrize("spend, shared, why", [
