@@ -148,8 +148,11 @@ def _base_of(path: Path, raw: dict, chain: tuple[Path, ...]) -> Config | None:
     if raw.get("base_config") is None:
         return None
     base_path = (path.parent / str(raw["base_config"])).resolve()
+    if not base_path.exists():
+        raise ConfigError(str(path), [f"base_config 指向的基础配置文件不存在 base config not found: "
+                                      f"{raw['base_config']}（{base_path}）"])
     if base_path in chain or base_path == path.resolve():
-        raise ConfigError(str(path), [f"base_config 循环引用 cycle: {base_path}"])
+        raise ConfigError(str(path), [f"base_config 循环引用（方案文件互相引用）cycle: {base_path}"])
     return load_config(base_path, chain + (path.resolve(),))
 
 

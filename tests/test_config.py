@@ -113,4 +113,5 @@ def test_overlay_with_a_missing_base_names_the_file(tmp_path):
     over = _overlay_file(tmp_path, "x.yaml", "base_config: nowhere.yaml\nparameters: {}\n")
     with pytest.raises(ConfigError) as err:
         load_config(over)
-    assert "nowhere.yaml" in str(err.value)
+    assert err.value.path == str(over)  # the overlay is named, with the base it could not find
+    assert any("base_config" in p and "nowhere.yaml" in p for p in err.value.problems)
