@@ -25,4 +25,4 @@ test-fast: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q -m "not slow"
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache settlement.db
+	rm -rf $(VENV) *.egg-info .pytest_cache settlement.db build dist

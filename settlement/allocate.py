@@ -196,6 +196,17 @@ def _exact_integers(values: list, ids: list[str]) -> list[int]:
     return [f.numerator * (denominator // f.denominator) for f in fractions]
 
 
+def share_floor(amount: int, share) -> int:
+    """The fen a floor of ``share`` × ``amount`` guarantees: rounded toward the floor (up).
+
+    A floor is a floor: villages ≥ 18 % of 1,000.01 元 (100,001 fen) is 18,000.18 fen, so the
+    villages get at least 18,001 fen — never 18,000, one fen short. For a negative amount (an
+    overrun to bear) the floor is of its magnitude, as :func:`allocate` takes its bounds.
+    """
+    exact = Fraction(abs(int(amount))) * Fraction(str(share))
+    return -((-exact.numerator) // exact.denominator)  # ceil, exact
+
+
 def allocate_frame(amount: int, frame: pd.DataFrame, id_col: str, weight_col: str,
                    floor_col: str | None = None, cap_col: str | None = None) -> pd.Series:
     """:func:`allocate` over a frame's columns; returns parts aligned to the frame's rows."""

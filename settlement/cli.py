@@ -13,7 +13,18 @@ import click
 
 from settlement import __version__
 
-DEFAULT_DB = "sqlite:///settlement.db"
+
+
+def _default_db(_ctx, _param, value: str | None) -> str:
+    from settlement.store.location import default_db_url
+
+    return value or default_db_url()
+
+
+DB_HELP = ("SQLAlchemy URL；缺省为环境变量 SETTLEMENT_DB，否则 <用户数据目录>/settlement/settlement.db "
+           "（与当前目录无关）/ default: $SETTLEMENT_DB, else the per-user data folder (never the "
+           "current folder)")
+DB_OPTION = click.option("--db", "db_url", default=None, callback=_default_db, help=DB_HELP)
 
 
 @click.group(help="医共体结算引擎 — year-end settlement engine for county medical communities.")
@@ -42,20 +53,42 @@ def sample(out_dir: Path, seed: int, scale: float, fmt: str) -> None:
 @click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
               help="报告输出目录（写入 validation/）/ report folder (writes validation/)")
-def validate(config_path: Path, data_dir: Path, out_dir: Path | None) -> None:
+@click.option("--data-docs", is_flag=True,
+              help="另写 Great Expectations Data Docs（英文 HTML，数 MB）/ also write GX Data Docs")
+def validate(config_path: Path, data_dir: Path, out_dir: Path | None, data_docs: bool) -> None:
     from settlement.pipeline import validate_inputs
 
-    outcome = validate_inputs(config_path, data_dir, out_dir)
+    outcome = validate_inputs(config_path, data_dir, out_dir, data_docs=data_docs)
+    if out_dir is None:
+        click.echo("未写出报告文件（加 --out 目录 可写出 问题清单.xlsx 与 校验报告.html）"
+                   " / no report file written (use --out DIR to write the report)")
     sys.exit(0 if outcome.ok else 1)
 
 
-@main.command(help="生成数据字典 / write docs/data-dictionary.md from schemas/.")
+@main.command(help="差别化报销审核 / audit each claim's ratio and deductible against the rules.")
+@click.option("--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", default=Path("reports") / "audit", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="输出目录（写入 results/）")
+def audit(config_path: Path, data_dir: Path, out_dir: Path) -> None:
+    from settlement.audit_command import run_audit
+
+    sys.exit(0 if run_audit(config_path, data_dir, out_dir) else 1)
+
+
+@main.command(help="生成数据字典 / write docs/data-dictionary.md from the table definitions.")
 @click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
-              help="输出文件（缺省 docs/data-dictionary.md）/ output file")
+              help="输出文件（缺省 当前目录下 docs/data-dictionary.md）/ output file (default: ./docs/data-dictionary.md)")
 @click.option("--check", is_flag=True, help="只检查文件是否最新（过期则退出码 1）/ only check it is up to date")
 def datadict(out_path: Path | None, check: bool) -> None:
     from settlement import datadict as dd
+    from settlement.schema import ContractError, contract
 
+    try:
+        contract()
+    except ContractError as exc:  # no definitions: say so, no traceback
+        click.echo(str(exc), err=True)
+        sys.exit(1)
     path = out_path or dd.DEFAULT_PATH
     if check:
         ok = dd.is_up_to_date(path)
@@ -70,32 +103,58 @@ def datadict(out_path: Path | None, check: bool) -> None:
 @click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", default=Path("reports"), show_default=True,
               type=click.Path(file_okay=False, path_type=Path), help="运行结果根目录 / reports root")
-@click.option("--db", "db_url", default=DEFAULT_DB, show_default=True, help="SQLAlchemy URL")
+@DB_OPTION
 @click.option("--supersede", is_flag=True, help="替代已关账期间的结算 / supersede a closed period")
 @click.option("--quiet", is_flag=True, help="不显示进度条 / no progress bars")
-def run(config_path: Path, data_dir: Path, out_dir: Path, db_url: str, supersede: bool, quiet: bool) -> None:
+@click.option("--scenario", "scenarios", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="情景方案（可多次）：先算基础方案，再算各情景并与基础方案对比 / scenario overlay (repeatable)")
+@click.option("--pdf", is_flag=True,
+              help="结算单另存 PDF（需 LibreOffice）/ also write the statements as PDF (LibreOffice)")
+@click.option("--data-docs", is_flag=True,
+              help="另写 Great Expectations Data Docs（英文 HTML，数 MB）/ also write GX Data Docs")
+def run(config_path: Path, data_dir: Path, out_dir: Path, db_url: str, supersede: bool, quiet: bool,
+        scenarios: tuple[Path, ...], pdf: bool, data_docs: bool) -> None:
     from settlement.pipeline import run_settlement
 
     outcome = run_settlement(config_path, data_dir, out_dir, db_url, supersede=supersede,
-                             progress=not quiet)
+                             progress=not quiet, pdf=pdf, data_docs=data_docs)
+    if outcome.ok and scenarios:  # H5 (issue 14): what-if overlays compared with this base run
+        from settlement.cli_console import run_scenarios
+
+        outcome.ok = run_scenarios(outcome.run_id, scenarios, data_dir, out_dir, db_url, not quiet,
+                                   base_config=config_path)
     sys.exit(0 if outcome.ok else 1)
 
 
 
 # ---------------------------------------------------------------- run record (settlement/store)
-DB_OPTION = click.option("--db", "db_url", default=DEFAULT_DB, show_default=True, help="SQLAlchemy URL")
-
-
 def _store_failed(exc: Exception) -> None:
     """A run-store or database error as one readable message on stderr, exit code 1."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    if isinstance(exc, SQLAlchemyError):
-        exc = getattr(exc, "orig", None) or exc
-        click.echo(f"数据库错误 database error: {exc}", err=True)
+    from settlement.store import faults
+
+    if isinstance(exc, (SQLAlchemyError, OSError)):
+        click.echo(f"数据库错误 database error: {faults.describe(exc)}", err=True)
     else:
         click.echo(str(exc), err=True)
     sys.exit(1)
+
+
+def _open_for_reading(db_url: str):
+    """The store of a read/close command: the database named, dead runs marked 中断 first."""
+    from settlement.store import RunStore, describe_db_url
+
+    click.echo(f"数据库 database: {describe_db_url(db_url)}")
+    store = RunStore.open_existing(db_url)
+    try:
+        for dead in store.reap_dead_runs():
+            click.echo(f"已将中断的结算标记为失败 marked interrupted: {dead.run_id}（{dead.failure_reason}）")
+    except BaseException:
+        store.dispose()
+        raise
+    return store
 
 
 @main.group(help="数据库维护 / database maintenance.")
@@ -110,12 +169,13 @@ def db_upgrade(db_url: str, revision: str) -> None:
     from alembic.util import CommandError
     from sqlalchemy.exc import SQLAlchemyError
 
-    from settlement.store import RunStore
+    from settlement.store import RunStore, describe_db_url
 
+    click.echo(f"数据库 database: {describe_db_url(db_url)}")
     try:
         with RunStore.open(db_url) as store:
             before, after = store.upgrade(revision)
-    except (CommandError, SQLAlchemyError) as exc:
+    except (CommandError, SQLAlchemyError, OSError) as exc:
         _store_failed(exc)
     if before == after:
         click.echo(f"数据库结构已是最新 schema already at revision {after}")
@@ -130,16 +190,16 @@ def db_upgrade(db_url: str, revision: str) -> None:
 def runs_command(db_url: str, county: str | None, year: int | None) -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from settlement.store import NoDatabase, RunStore, StoreError
+    from settlement.store import NoDatabase, StoreError
     from settlement.store.views import runs_table
 
     try:
-        with RunStore.open_existing(db_url) as store:
+        with _open_for_reading(db_url) as store:
             records = store.list_runs(county=county, year=year)
     except NoDatabase as exc:
         click.echo(str(exc))
         return
-    except (StoreError, SQLAlchemyError) as exc:
+    except (StoreError, SQLAlchemyError, OSError) as exc:
         _store_failed(exc)
     for line in runs_table(records):
         click.echo(line)
@@ -151,13 +211,13 @@ def runs_command(db_url: str, county: str | None, year: int | None) -> None:
 def show(run_id: str, db_url: str) -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from settlement.store import RunStore, StoreError
+    from settlement.store import StoreError
     from settlement.store.views import run_summary
 
     try:
-        with RunStore.open_existing(db_url) as store:
+        with _open_for_reading(db_url) as store:
             lines = run_summary(store.get_run(run_id), store.key_totals(run_id))
-    except (StoreError, SQLAlchemyError) as exc:
+    except (StoreError, SQLAlchemyError, OSError) as exc:
         _store_failed(exc)
     for line in lines:
         click.echo(line)
@@ -169,17 +229,22 @@ def show(run_id: str, db_url: str) -> None:
 def close(run_id: str, db_url: str) -> None:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from settlement.store import RunStore, StoreError
+    from settlement.store import StoreError
     from settlement.store.views import when
 
     try:
-        with RunStore.open_existing(db_url) as store:
+        with _open_for_reading(db_url) as store:
             record = store.close_period(run_id)
-    except (StoreError, SQLAlchemyError) as exc:
+    except (StoreError, SQLAlchemyError, OSError) as exc:
         _store_failed(exc)
-    click.echo(f"已关账 closed: {record.county} {record.year} 年度（{record.scenario}），结算 run "
-               f"{record.run_id}，{when(record.closed_at)}")
-    click.echo("再次结算同一期间需加 --supersede / rerunning this period needs --supersede")
+    click.echo(f"已关账 closed: {record.county} {record.year} 年度，结算 run {record.run_id}，"
+               f"{when(record.closed_at)}")
+    click.echo("再次结算同一期间需加 --supersede（新结算成功后成为该期间的关账结算）/ rerunning this "
+               "period needs --supersede (a superseding run becomes the closed run)")
+
+from settlement.cli_console import register as _register_console  # noqa: E402  (compare, serve, users, init)
+
+_register_console(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

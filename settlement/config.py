@@ -15,7 +15,10 @@ leaves are *parameters*::
             2027-01-01: null     # expired: no value from this date on
 
 :func:`load_config` reads the file; :func:`resolve` picks, for a settlement year, the value
-in force on 1 January of that year for every parameter, checks each leaf's declared unit
+in force on 1 January of that year for every parameter (a value dated later in the year is
+applied by the parameter's period rule — by discharge date, pro rata by days, by person-days —
+or, for a parameter that takes one value per year, refused with an error naming it and the
+date: ``settlement.params.PERIOD_RULES``), checks each leaf's declared unit
 against the unit the engine expects, and builds the typed :class:`~settlement.params.Params`.
 Every problem (missing or expired parameter, wrong unit, wrong type) is collected and raised
 together as one :class:`ConfigError` naming the parameter and the year.
@@ -36,7 +39,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from settlement.params import Params, check_leaf, expected_units
+from settlement.params import (ANNUAL, PERIOD_RULE_ZH, Params, check_leaf, expected_units, leaf_type,
+                               period_rule)
 
 LEAF_KEYS = {"values"}
 
@@ -68,6 +72,11 @@ class Leaf(BaseModel):
         if not dated or dated[-1][1] is None:
             return False, None, dated[-1][0] if dated else None
         return True, dated[-1][1], dated[-1][0]
+
+    def changes_in(self, year: int) -> list[tuple[dt.date, Any]]:
+        """Values dated inside ``year`` after 1 January (mid-year changes), in date order."""
+        first, last = dt.date(year, 1, 1), dt.date(year, 12, 31)
+        return sorted((d, v) for d, v in self.values.items() if first < d <= last)
 
 
 @dataclass(frozen=True)
@@ -102,11 +111,54 @@ class Resolved:
     year: int
     params: Params
     trace: dict[str, ResolvedValue]
+    # parameters whose value changes inside the year (by their period rule): the typed values
+    # in force from each date, the first from 1 January
+    schedules: dict[str, tuple[tuple[dt.date, Any], ...]] = field(default_factory=dict)
 
     def source(self, path: str) -> str:
-        """'0.05（ratio，示医保发〔2024〕3号，自 2023-01-01）' — for explanations."""
+        """'5%（示医保发〔2024〕3号，自 2023-01-01 起）' — for explanations: the value as people
+        write it (:func:`settlement.wording.cite`), no unit code."""
+        from settlement.wording import cite
+
         t = self.trace[path]
-        return f"{t.value}（{t.unit}，{t.reference}，自 {t.since.isoformat()} 起）"
+        return cite(t.value, t.unit, t.reference, t.since, self.schedules.get(path, ())[1:])
+
+    def segments(self, path: str) -> list[tuple[dt.date, dt.date, Any]]:
+        """(first day, last day, value) of each period of the year with one value of ``path``.
+
+        One segment (1 January – 31 December) unless the value changes inside the year.
+        """
+        dated = self.schedules.get(path) or ((dt.date(self.year, 1, 1), self._value(path)),)
+        ends = [d - dt.timedelta(days=1) for d, _ in dated[1:]] + [dt.date(self.year, 12, 31)]
+        return [(d, end, v) for (d, v), end in zip(dated, ends)]
+
+    def joint_segments(self, *paths: str) -> list[tuple[dt.date, dt.date, dict[str, Any]]]:
+        """(first day, last day, {path: value}) for the periods in which none of ``paths`` changes."""
+        starts = sorted({d for p in paths for d, _ in self.schedules.get(p, ())}
+                        | {dt.date(self.year, 1, 1)})
+        ends = [d - dt.timedelta(days=1) for d in starts[1:]] + [dt.date(self.year, 12, 31)]
+        return [(a, b, {p: self.value_on(p, a) for p in paths}) for a, b in zip(starts, ends)]
+
+    def value_on(self, path: str, day: dt.date) -> Any:
+        """The typed value of ``path`` in force on ``day`` of the year."""
+        dated = [v for d, v in self.schedules.get(path, ()) if d <= day]
+        return dated[-1] if dated else self._value(path)
+
+    def section_segments(self, section: str) -> list[tuple[dt.date, dt.date, Any]]:
+        """(first day, last day, the section's typed parameters in force) over the year."""
+        paths = [p for p in self.schedules if p.startswith(section + ".")]
+        base = getattr(self.params, section)
+        if not paths:
+            return [(dt.date(self.year, 1, 1), dt.date(self.year, 12, 31), base)]
+        return [(a, b, type(base).model_validate(
+                    base.model_dump() | {p.split(".", 1)[1]: v for p, v in values.items()}))
+                for a, b, values in self.joint_segments(*paths)]
+
+    def _value(self, path: str) -> Any:
+        node: Any = self.params
+        for key in path.split("."):
+            node = getattr(node, key)
+        return node
 
 
 def load_config(path: str | Path, _chain: tuple[Path, ...] = ()) -> Config:
@@ -195,6 +247,7 @@ def resolve(config: Config, year: int | None = None) -> Resolved:
     problems: list[str] = []
     nested: dict = {}
     trace: dict[str, ResolvedValue] = {}
+    schedules: dict[str, tuple[tuple[dt.date, Any], ...]] = {}
     for path, node in _leaves(config.tree).items():
         if "__bad__" in node:
             problems.append(f"参数 `{path}` 应写成 unit/reference/values 结构 "
@@ -213,6 +266,8 @@ def resolve(config: Config, year: int | None = None) -> Resolved:
             problems.append(f"未知参数 `{path}` unknown parameter `{path}`")
             continue
         found, value, since = leaf.value_on(day)
+        if not found and not Params.is_required(path):
+            continue  # an optional parameter without a value this year keeps its default
         if not found:
             why = (f"已于 {since.isoformat()} 失效 expired on {since.isoformat()}" if since
                    else "生效日期晚于该年度 first value starts after that year")
@@ -224,6 +279,12 @@ def resolve(config: Config, year: int | None = None) -> Resolved:
             problems.append(f"参数 `{path}` 在 {year} 年的取值 {value!r} 无效 invalid value for "
                             f"`{path}`: " + "; ".join(errors))
             continue
+        changes, bad = _mid_year(path, leaf, year, value)
+        if bad:
+            problems += bad
+            continue
+        if changes:
+            schedules[path] = changes
         _set(nested, path, value)
         trace[path] = ResolvedValue(path, value, leaf.unit, leaf.reference, since, leaf.label_zh)
     for path in sorted(set(units) - set(_leaves(config.tree))):
@@ -238,7 +299,57 @@ def resolve(config: Config, year: int | None = None) -> Resolved:
         raise ConfigError(str(config.path), [
             f"参数 `{'.'.join(str(x) for x in err['loc'])}` 在 {year} 年的取值无效："
             f"{err['msg']} (value {err.get('input')!r})" for err in exc.errors()]) from exc
-    return Resolved(year=year, params=params, trace=trace)
+    resolved = Resolved(year=year, params=params, trace=trace, schedules=schedules)
+    problems = _segment_problems(resolved)
+    if problems:
+        raise ConfigError(str(config.path), problems)
+    return resolved
+
+
+def _segment_problems(resolved: Resolved) -> list[str]:
+    """Each period of a section whose parameters change inside the year must be valid too."""
+    problems = []
+    for section in sorted({p.split(".", 1)[0] for p in resolved.schedules}):
+        try:
+            resolved.section_segments(section)
+        except ValidationError as exc:
+            problems.append(f"参数 `{section}` 年中变更后的组合无效 the {section} parameters in force "
+                            f"after a mid-year change are invalid: {_brief(exc)}")
+    return problems
+
+
+def _mid_year(path: str, leaf: Leaf, year: int, first: Any) -> tuple[tuple, list[str]]:
+    """(typed schedule or (), problems) for the values of ``path`` dated inside ``year``.
+
+    A change is applied by the parameter's period rule (:data:`settlement.params.PERIOD_RULES`)
+    or refused with an error naming the parameter and the date — never silently ignored.
+    """
+    changes = leaf.changes_in(year)
+    if not changes:
+        return (), []
+    rule = period_rule(path)
+    dates = "、".join(d.isoformat() for d, _ in changes)
+    if rule == ANNUAL:
+        return (), [f"参数 `{path}` 在 {year} 年中变更（{dates} 起的取值），该参数按年度取值，"
+                    f"不能在年中变更：请把新值的生效日期改为 {year + 1}-01-01，或按年度分别结算 "
+                    f"parameter `{path}` changes inside {year} (on {dates}); it takes one value "
+                    f"per year"]
+    problems, typed = [], [(dt.date(year, 1, 1), _typed(path, first))]
+    for day, value in changes:
+        errors = ["值为空（参数失效）value is null"] if value is None else check_leaf(path, value)
+        if errors:
+            problems.append(f"参数 `{path}` 自 {day.isoformat()} 起的取值 {value!r} 无效（年中变更按"
+                            f"{PERIOD_RULE_ZH[rule]}）invalid value from {day.isoformat()} for "
+                            f"`{path}`: " + "; ".join(errors))
+        else:
+            typed.append((day, _typed(path, value)))
+    return tuple(typed), problems
+
+
+def _typed(path: str, value: Any) -> Any:
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(leaf_type(path)).validate_python(value)
 
 
 def _brief(exc: ValidationError) -> str:

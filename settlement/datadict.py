@@ -1,4 +1,4 @@
-"""The data dictionary (数据字典), generated from ``schemas/*.yaml``.
+"""The data dictionary (数据字典), generated from ``settlement/schemas/*.yaml``.
 
 ``docs/data-dictionary.md`` is rendered from the same schema objects that type the loader
 and build the Great Expectations suites, so the three cannot drift apart:
@@ -14,24 +14,29 @@ from pathlib import Path
 
 from settlement.schema import PATTERNS, TYPE_LABEL_ZH, Column, TableSchema, contract
 
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "docs" / "data-dictionary.md"
+DEFAULT_PATH = Path("docs") / "data-dictionary.md"  # relative to the current folder (the project's root)
 
 INTRO = """\
 # 数据字典 Data dictionary
 
-> 本文件由 `settlement datadict` 根据 `schemas/*.yaml` 自动生成，请勿手工修改。
-> Generated from `schemas/*.yaml` by `settlement datadict`; do not edit by hand.
+> 本文件由 `settlement datadict` 根据 `settlement/schemas/*.yaml` 自动生成，请勿手工修改。
+> Generated from `settlement/schemas/*.yaml` by `settlement datadict`; do not edit by hand.
 
 输入数据是一个目录，每张表一个文件：`<表名>.csv`（UTF-8，可带 BOM；也接受 GBK/GB18030）、
 `<表名>.parquet`，或目录中任一 `.xlsx` 工作簿里名为 `<表名>` 的工作表（表头可以不在第一行）。
-金额单位为元，最多两位小数，可带千分位逗号（`12,345.60`），按分精确读取；日期为 `YYYY-MM-DD`；
-是/否列接受 `true/false`、`1/0`、`是/否`；编码按文本读取，保留前导零。
+金额单位为元，最多两位小数，可带千分位逗号（`12,345.60`）、`¥`/`元`、全角数字（`１２３４．５６`），按分精确读取；
+日期为 `YYYY-MM-DD`，也接受 `2025/1/28`、`2025年1月28日`、`20250128` 和 Excel 日期单元格；
+是/否列接受 `true/false`、`1/0`、`是/否`、`Y/N`；编码按文本读取，保留前导零（不要让 Excel 把编码变成
+`4.40102E+17` 或去掉前导零）。表头可以写列名，也可以写下表的中文「名称」（如 `机构编码`）。
+NaN、无穷大（inf）和超出范围的数值一律报错。
 
 The input is a folder with one file per table: `<table>.csv` (UTF-8 with or without BOM, or
 GBK/GB18030), `<table>.parquet`, or a sheet named `<table>` in any `.xlsx` workbook of the
 folder (the header need not be on the first row). Money is yuan with at most two decimals,
-thousands separators allowed, read exactly into fen; dates are `YYYY-MM-DD`; booleans accept
-`true/false`, `1/0`, `是/否`; ids are text (leading zeros kept).
+thousands separators, `¥`/`元` and full-width digits allowed, read exactly into fen; dates are
+`YYYY-MM-DD` (also `2025/1/28`, `2025年1月28日`, `20250128`, Excel date cells); booleans accept
+`true/false`, `1/0`, `是/否`, `Y/N`; ids are text (leading zeros kept). A header may be the
+column name or its Chinese label (名称). NaN, infinity and out-of-range numbers are errors.
 
 列说明 Column legend: **必填列** — the column must be present in the file; **可空** — a cell
 may be empty; **约束** — the checks of the validation step (`settlement validate`).
@@ -85,6 +90,8 @@ def constraints(c: Column) -> str:
         out.append(f"格式 pattern `{PATTERNS[c.type]}`")
     if c.in_year:
         out.append("在结算年度内 in the settlement year")
+    if c.type in ("id", "text", "codes") and c.length_limit:
+        out.append(f"最多 {c.length_limit} 个字符 at most {c.length_limit} characters")
     return "；".join(out)
 
 

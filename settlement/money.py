@@ -22,11 +22,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from settlement.number_text import normalise_numbers
+
 FEN_PER_YUAN = 100
 _PLAIN_RE = r"^[+-]?\d{1,15}(\.\d{0,2})?$"  # ≤ 10^15 yuan: fits decimal128(17, 2) and int64 fen
-# thousands separators, spaces (incl. no-break and ideographic) and currency signs
-_SEPARATORS = r"[,，\s\x{00A0}\x{2009}\x{202F}\x{3000}¥￥]"
-_MISSING_WORDS = ["", "nan", "none", "null", "<na>"]
 _FLOAT_EXACT_LIMIT = 1e13  # below this a float's shortest repr is recovered exactly from round(x × 100)
 
 
@@ -41,8 +40,13 @@ class ParsedMoney(NamedTuple):
 def parse_yuan(values: pd.Series) -> ParsedMoney:
     """Parse yuan amounts into int64 fen without ever going through binary float.
 
-    Accepts thousands separators (``12,345.60``), a leading sign, and at most two decimals.
-    Floats (from Excel or Parquet cells) are read through their shortest repr, so 0.1 is 10 fen.
+    Accepts a leading sign, at most two decimals (``1234.5000`` too: the extra digits are
+    zeros), and what Chinese exports write around the digits: thousands separators in groups
+    of three (``12,345.60``; ``1234,56`` is *not* read as 123456), ``¥``/``￥``/``元``,
+    full-width digits and punctuation, accounting negatives ``(7.00)``
+    (:func:`settlement.number_text.normalise_numbers`). Only an empty cell is missing: ``nan``,
+    ``inf`` and ``NULL`` are invalid, never 0. Floats (direct callers) are read through their
+    shortest repr, so 0.1 is 10 fen.
     Text is parsed by pyarrow compute (RE2, vectorised): 15 million amounts take seconds.
     """
     if pd.api.types.is_float_dtype(values.dtype):
@@ -74,18 +78,19 @@ def _parse_text(values: pd.Series) -> ParsedMoney:
 
 
 def _clean_unusual(text: pa.Array, plain: pa.Array) -> tuple[pa.Array, pa.Array, np.ndarray]:
-    """Cells that are not plain amounts: empty words, separators, exponents; returns the
-    text with those cells rewritten where they became plain, the new plain mask, missing."""
+    """Cells that are not plain amounts: empty, full-width, currency signs, separators,
+    trailing zeros, exponents (:func:`settlement.number_text.normalise_numbers`); returns the text
+    with those cells rewritten where they became plain, the new plain mask, missing.
+
+    Only an empty (or all-space) cell is missing: ``nan``, ``inf``, ``null`` are not amounts."""
     unusual = pc.invert(plain)
-    cells = pc.filter(text, unusual)
-    trimmed = pc.utf8_trim_whitespace(cells)
-    is_missing = pc.or_(pc.is_null(trimmed), pc.fill_null(pc.is_in(pc.utf8_lower(trimmed),
-                                                                   value_set=pa.array(_MISSING_WORDS)), True))
-    cleaned = pc.replace_substring_regex(pc.fill_null(trimmed, ""), _SEPARATORS, "")
-    words = cleaned.to_pylist()
-    sci = pc.fill_null(pc.match_substring_regex(cleaned, "[eE]"), False).to_pylist()
-    if any(sci):  # rare: 1e-05 style reprs of tiny floats; exact through Decimal
-        cleaned = pa.array([_decimal_text(w) if e else w for w, e in zip(words, sci)], type=pa.string())
+    trimmed = pc.utf8_trim_whitespace(pc.filter(text, unusual))
+    is_missing = pc.or_(pc.is_null(trimmed), pc.fill_null(pc.equal(trimmed, ""), True))
+    cleaned = pc.replace_substring_regex(normalise_numbers(trimmed), r"^([+-]?\d*\.\d\d)0+$", r"\1")
+    sci = pc.fill_null(pc.match_substring_regex(cleaned, "^[^eE]*[0-9.][eE][+-]?[0-9]{1,4}$"), False)
+    if pc.any(sci).as_py():  # rare: 1e-05 style reprs of tiny floats; exact through Decimal
+        words, flags = cleaned.to_pylist(), sci.to_pylist()
+        cleaned = pa.array([_decimal_text(w) if e else w for w, e in zip(words, flags)], type=pa.string())
     good = pc.and_(pc.fill_null(pc.match_substring_regex(cleaned, _PLAIN_RE), False), pc.invert(is_missing))
     where = _np_bool(unusual)
     new_plain = _np_bool(plain)
@@ -189,22 +194,49 @@ def to_decimal_yuan(fen: int) -> Decimal:
     return Decimal(int(fen)).scaleb(-2)
 
 
+class NonFiniteAmount(ValueError):
+    """A money conversion was asked to round NaN, ±inf or an amount beyond int64 fen."""
+
+
+MAX_FEN = 2**63 - 1  # int64: ±92,233,720,368,547,758.07 元
+
+
 def round_fen(yuan: np.ndarray | pd.Series) -> np.ndarray:
     """The one rounding step from float yuan (points × point value …) to int64 fen.
 
-    Half away from zero (四舍五入) on the value in fen.
+    Half away from zero (四舍五入) on the value in fen. NaN, ±inf and amounts that do not fit
+    int64 fen raise :class:`NonFiniteAmount` (a cast would silently give −9,223,372,036,854,775,808).
     """
     fen = np.asarray(yuan, dtype="float64") * FEN_PER_YUAN
+    bad = ~(np.abs(fen) < 2.0**63)  # NaN compares False: caught too
+    if bad.any():
+        first = np.asarray(yuan, dtype="float64")[bad].ravel()[0]
+        raise NonFiniteAmount(f"金额不是有限数值或超出范围，无法折算为分 non-finite or overflowing "
+                              f"amount: {int(bad.sum())} value(s), e.g. {first!r}")
     return (np.sign(fen) * np.floor(np.abs(fen) + 0.5)).astype("int64")
 
 
 def fen_of(yuan: Decimal | int | str) -> int:
-    """Exact scalar: Decimal yuan → int fen, half away from zero."""
-    value = Decimal(yuan) * FEN_PER_YUAN
+    """Exact scalar: Decimal yuan → int fen, half away from zero (finite, within int64)."""
+    value = _in_range(_finite(Decimal(yuan), "fen_of") * FEN_PER_YUAN, yuan)
     return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def mul_fen(fen: int, factor: Decimal | int | str) -> int:
     """fen × an exact factor (rate, share, count), rounded half away from zero to fen."""
-    value = Decimal(int(fen)) * Decimal(factor)
+    value = _in_range(Decimal(int(fen)) * _finite(Decimal(factor), "mul_fen"), factor)
     return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _finite(value: Decimal, where: str) -> Decimal:
+    if not value.is_finite():
+        raise NonFiniteAmount(f"金额或系数不是有限数值（{value}），无法折算为分 "
+                              f"non-finite value in {where}: {value}")
+    return value
+
+
+def _in_range(fen: Decimal, given) -> Decimal:
+    if abs(fen) > MAX_FEN:
+        raise NonFiniteAmount(f"金额超出可表示范围（{given}），无法折算为分 amount overflows int64 fen: "
+                              f"{given}")
+    return fen

@@ -13,9 +13,9 @@ rules) are leaves too: one dated value holds the whole structure.
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 
 def unit(name: str, default: Any = ..., **kw) -> Any:
@@ -97,10 +97,21 @@ class Tier(Strict):
     label_zh: str
     categories: tuple[str, ...]
     ratio: Decimal
-    floor_share: Decimal | None = None  # minimum share of the pool, e.g. villages ≥ 10 %
+    # minimum share of the pool, e.g. villages ≥ 10 %; met after rounding (allocate.share_floor)
+    floor_share: Decimal | None = Field(None, ge=0, le=1)
     # global-budget distribution only: this tier's base measure, overriding
     # DistributionParams.base_measure (e.g. hospitals by DIP points, villages by population)
     base_measure: Literal["service_population", "dip_points", "work_points"] | None = None
+
+
+def _floors_fit(tiers: tuple[Tier, ...]) -> tuple[Tier, ...]:
+    total = sum((t.floor_share for t in tiers if t.floor_share is not None), Decimal(0))
+    if total > 1:
+        raise ValueError(f"the tiers' floor_share add up to {total} > 1 (保底比例合计超过 100%)")
+    return tiers
+
+
+Tiers = Annotated[tuple[Tier, ...], AfterValidator(_floors_fit)]
 
 
 class DiseaseTier(Strict):
@@ -168,7 +179,7 @@ class CorridorParams(Section):
 class DistributionParams(Section):
     """分配到成员单位 §2.4."""
 
-    tiers: tuple[Tier, ...] = unit("tiers")
+    tiers: Tiers = unit("tiers")
     private_hospitals: Literal["own_tier", "excluded"] = unit("enum")
     base_measure: Literal["service_population", "dip_points", "work_points"] = unit("enum")
     unit_score_rule: ScoreRule = unit("rule")
@@ -196,7 +207,7 @@ class PublicHealthParams(Section):
     per_capita_standard: Decimal = unit("yuan_per_capita")
     county_reserved_share: Decimal = unit("ratio")
     two_diseases_pool: Decimal = unit("yuan")
-    tiers: tuple[Tier, ...] = unit("tiers")
+    tiers: Tiers = unit("tiers")
     # ratio: tier pools by the tiers' ratios; work_points: by the tiers' summed weights
     # (floor_share applies either way — with work_points it is what keeps villages ≥ 40 %)
     tier_basis: Literal["ratio", "work_points"] = unit("enum", "ratio")
@@ -215,6 +226,145 @@ class IndicatorParams(Section):
     scoring: dict[str, Decimal] | None = unit("points", None)  # points per indicator met
 
 
+class FlowOfFundsParams(Section):
+    """资金流向 §2.9: who pays whom, and how the year-end clearing nets each advance.
+
+    ``dip_payment`` monthly_to_hospitals: the bureau pays DIP cases to the treating member
+    hospital (monthly pre-settlement, then the year-end clearing of each hospital).
+    ``claims_payment`` at_claim: outpatient claims and cases at non-member / out-of-county
+    institutions are paid by the fund at claim time, outside the package settlement.
+    ``advances``: the funds (``package``, ``chronic``) whose ``prepayments`` are advances to
+    the community or a unit, netted at year end against that payee's settlement.
+    ``settlement_payee`` community: the fund settles the retained surplus / borne overrun and
+    the chronic shares with the community (lead hospital), which pays its member units
+    (payer 医共体); units: the fund pays each unit its share directly (payer 医保基金).
+    ``public_health_payer`` health_commission: public-health money is the health commission's
+    (卫健委公卫资金), never the insurance fund's. Defaults are the engine's model; a county states
+    them in its config with the document they come from.
+    """
+
+    dip_payment: Literal["monthly_to_hospitals"] = unit("enum", "monthly_to_hospitals")
+    claims_payment: Literal["at_claim"] = unit("enum", "at_claim")
+    advances: tuple[Literal["package", "chronic"], ...] = unit("codes", ("package", "chronic"))
+    settlement_payee: Literal["community", "units"] = unit("enum", "community")
+    public_health_payer: Literal["health_commission"] = unit("enum", "health_commission")
+
+
+# ---------------------------------------------------------------- issue 11: claims and package lines
+class ReimbursementParams(Section):
+    """差别化报销 §2.11: the table and rules the claims audit (``stages/audit.py``) checks.
+
+    ``ratios``: scope of the treating institution → level → ratio (报销比例);
+    ``deductibles``: inpatient deductible by level (起付线, yuan); ``outpatient_deductible``
+    per visit; ``level_rank``: a referral to a higher rank is up (上转), to a lower one down;
+    ``pooling_scopes``: scopes inside the pooling region (统筹区内); ``unreferred_cut``: points
+    less without referral in ``unreferred_cut_scopes``, except ``cut_exemptions``;
+    ``minimum_gap``: the "3 × 10 %" threshold the table itself is checked against;
+    ``audit_effect``: report_only (default) or adjust_expenditure (the audit differences of a
+    community's insured reduce — overpaid — or raise its package expenditure).
+    No value is assumed: without ``ratios`` the audit does not run.
+    """
+
+    ratios: dict[str, dict[str, Decimal]] | None = unit("ratio", None)
+    deductibles: dict[str, Decimal] | None = unit("yuan", None)
+    outpatient_deductible: Decimal | None = unit("yuan", None)
+    level_rank: dict[str, int] | None = unit("rank", None)
+    level_order: tuple[str, ...] | None = unit("codes", None)  # levels the level gap compares
+    pooling_scopes: tuple[str, ...] | None = unit("codes", None)
+    unreferred_cut: Decimal | None = unit("ratio", None)
+    unreferred_cut_scopes: tuple[str, ...] | None = unit("codes", None)
+    cut_exemptions: tuple[Literal["emergency", "registered_residence_elsewhere"], ...] | None = \
+        unit("codes", None)
+    minimum_gap: Decimal | None = unit("ratio", None)
+    audit_effect: Literal["report_only", "adjust_expenditure"] = unit("enum", "report_only")
+
+    @model_validator(mode="after")
+    def _complete(self) -> "ReimbursementParams":
+        if self.ratios is None:
+            return self
+        needed = ("deductibles", "outpatient_deductible", "level_rank", "level_order",
+                  "pooling_scopes", "unreferred_cut", "unreferred_cut_scopes", "cut_exemptions",
+                  "minimum_gap")
+        missing = [name for name in needed if getattr(self, name) is None]
+        if missing:
+            raise ValueError("reimbursement.ratios needs " + ", ".join(missing))
+        return self
+
+
+class FamilyDoctorParams(Section):
+    """家庭医生签约服务费 (seed 002): a package expenditure line; paid on to the signing units."""
+
+    in_package: bool = unit("bool", False)
+    distribute_to_units: bool = unit("bool", False)
+
+
+class PackageBasisParams(Section):
+    """打包基数 (seed 002): how the county's package money is shared among its communities.
+
+    insured: each community's own enrolees (§2.1, today); service_population: the county
+    total split by the member units' service population (服务人口); weighted: by
+    (1 − signed_weight) × service population + signed_weight × signed population (签约人口).
+    """
+
+    basis: Literal["insured", "service_population", "weighted"] = unit("enum", "insured")
+    signed_weight: Decimal | None = unit("ratio", None)
+
+    @model_validator(mode="after")
+    def _weight(self) -> "PackageBasisParams":
+        if self.basis == "weighted" and self.signed_weight is None:
+            raise ValueError("basis weighted needs signed_weight")
+        return self
+
+
+class VillageGuaranteeParams(Section):
+    """村卫生室保底收入 (seed 004): subsidy = max(0, amount × coefficient − settlement income)."""
+
+    amount: Decimal | None = unit("yuan", None)  # per clinic and year, e.g. 48,000.00
+    clinics: tuple[str, ...] = unit("codes", ())  # unit ids of the guaranteed clinics
+    assessment_rule: ScoreRule | None = unit("rule", None)  # unit score → coefficient
+    pool: str | None = unit("name", None)  # the named pool that pays it, e.g. 县级财政保底补助资金
+
+    @model_validator(mode="after")
+    def _complete(self) -> "VillageGuaranteeParams":
+        if self.clinics and None in (self.amount, self.assessment_rule, self.pool):
+            raise ValueError("village_guarantee.clinics needs amount, assessment_rule and pool")
+        return self
+
+
+class AssessmentParams(Section):
+    """考核得分 (issue 11 §8): the community score the corridor uses, from the rubric.
+
+    input: the ``performance_scores`` row as given (today); rubric: the indicator points
+    (``indicators.scoring``) as a score out of 100; blend: (1 − rubric_weight) × input +
+    rubric_weight × rubric score.
+    """
+
+    community_score: Literal["input", "rubric", "blend"] = unit("enum", "input")
+    rubric_weight: Decimal | None = unit("ratio", None)
+
+
+class DualTargetScale(Strict):
+    met: int  # how many of the two targets are met (0, 1, 2)
+    factor: Decimal  # share of the retained surplus kept
+
+
+class DualTargetParams(Section):
+    """双目标管理 (seed 004): two indicator targets whose attainment scales the retained surplus."""
+
+    targets: dict[str, IndicatorTarget] | None = unit("targets", None)
+    scale: tuple[DualTargetScale, ...] | None = unit("scale", None)
+
+    @model_validator(mode="after")
+    def _pair(self) -> "DualTargetParams":
+        if self.targets is None:
+            return self
+        if len(self.targets) != 2:
+            raise ValueError("dual_targets.targets must name exactly two indicators")
+        if self.scale is None or sorted(s.met for s in self.scale) != [0, 1, 2]:
+            raise ValueError("dual_targets.scale needs one factor for 0, 1 and 2 targets met")
+        return self
+
+
 class Params(Section):
     package: PackageParams
     dip: DipParams
@@ -223,6 +373,14 @@ class Params(Section):
     chronic: ChronicParams
     public_health: PublicHealthParams
     indicators: IndicatorParams
+    flow_of_funds: FlowOfFundsParams = FlowOfFundsParams()  # added for issue 12 (H7)
+    # issue 11 (H6): optional sections, empty by default
+    reimbursement: ReimbursementParams = ReimbursementParams()
+    family_doctor: FamilyDoctorParams = FamilyDoctorParams()
+    package_basis: PackageBasisParams = PackageBasisParams()
+    village_guarantee: VillageGuaranteeParams = VillageGuaranteeParams()
+    assessment: AssessmentParams = AssessmentParams()
+    dual_targets: DualTargetParams = DualTargetParams()
 
     @classmethod
     def is_required(cls, path: str) -> bool:
@@ -260,3 +418,48 @@ def check_leaf(path: str, value: Any) -> list[str]:
     except ValidationError as exc:
         return [f"{'.'.join(str(x) for x in e['loc']) or '值'}: {e['msg']}" for e in exc.errors()]
     return []
+
+
+# ---------------------------------------------------------------- mid-year changes (年中调整)
+# How a value dated inside the settlement year (after 1 January) is applied. Every parameter is
+# one of these; a change the rule cannot apply is an error naming the parameter and the date,
+# never silently dropped (config.resolve). Worked example: public_health.per_capita_standard
+# 99 元 from 2025-01-01 and 109 元 from 2025-07-01 → (99 × 181 + 109 × 184) ÷ 365 = 104.04… 元
+# per resident for 2025.
+ANNUAL = "annual"  # one value per year: a change dated inside the year is an error
+PRO_RATA_DAYS = "pro_rata_days"  # annual amount = Σ value × days in force ÷ days of the year
+PERSON_DAYS = "person_days"  # each enrolee's days are priced at the value in force on each day
+BY_DISCHARGE_DATE = "by_discharge_date"  # each case uses the value in force on its discharge date
+
+PERIOD_RULE_ZH = {ANNUAL: "按年度取值（年中不得变更）", PRO_RATA_DAYS: "按天数折算",
+                  PERSON_DAYS: "按纳入人天折算", BY_DISCHARGE_DATE: "按出院日期适用"}
+
+PERIOD_RULES: dict[str, str] = {
+    # per-capita standard × residents: the year's pool is pro rata by the days each value is in force
+    "public_health.per_capita_standard": PRO_RATA_DAYS,
+    # capitation standards per person-year: priced day by day over each enrolee's enrolment
+    "chronic.standards": PERSON_DAYS,
+    "chronic.signed_bonus": PERSON_DAYS,
+    # case scoring: the bounds, coefficients and rules in force when the patient was discharged
+    "dip.low_bound": BY_DISCHARGE_DATE,
+    "dip.high_bound": BY_DISCHARGE_DATE,
+    "dip.low_bound_inclusive": BY_DISCHARGE_DATE,
+    "dip.high_bound_inclusive": BY_DISCHARGE_DATE,
+    "dip.extreme_ratio_bound": BY_DISCHARGE_DATE,
+    "dip.level_coefficients": BY_DISCHARGE_DATE,
+    "dip.special_points_apply_coefficient": BY_DISCHARGE_DATE,
+    "dip.drg_points_per_rw": BY_DISCHARGE_DATE,
+    "dip.drg_low_bound": BY_DISCHARGE_DATE,
+    "dip.drg_high_bound": BY_DISCHARGE_DATE,
+    "dip.drg_extreme_ratio_bound": BY_DISCHARGE_DATE,
+}
+
+
+def period_rule(path: str) -> str:
+    """How a mid-year value of parameter ``path`` applies (default: one value per year)."""
+    return PERIOD_RULES.get(path, ANNUAL)
+
+
+def leaf_type(path: str) -> Any:
+    """The type a leaf value of ``path`` is validated as (for dated values inside the year)."""
+    return _leaf_specs()[path][2]

@@ -18,9 +18,10 @@ import click
 import pandas as pd
 
 from settlement.config import ConfigError, Resolved, load_config, resolve
-from settlement.loader import load_folder
+from settlement.loader import LoadResult, load_folder
 from settlement.problems import Problem, has_errors
 from settlement.reconcile import reconcile
+from settlement.schema import ContractError
 from settlement.stages.chronic import settle_chronic
 from settlement.stages.corridor import settle_corridor
 from settlement.stages.dip import settle_dip
@@ -29,6 +30,9 @@ from settlement.stages.expenditure import scan_expenditure
 from settlement.stages.indicators import compute_indicators
 from settlement.stages.ledger import community_ledger
 from settlement.stages.package import settle_packages
+from settlement.stages.assessment import apply_dual_targets, community_assessment
+from settlement.stages.package_lines import package_lines, with_lines
+from settlement.stages.village_guarantee import village_guarantee
 from settlement.stages.public_health import settle_public_health
 
 
@@ -51,21 +55,55 @@ def load_and_validate(config_path: Path, data_dir: Path):
         resolved = resolve(config)
     except ConfigError as exc:
         problems += [Problem("config", "error", "config", p, file=str(config_path)) for p in exc.problems]
-    loaded = load_folder(data_dir)
+    try:
+        loaded = load_folder(data_dir)
+    except ContractError as exc:  # no table definitions: nothing can be checked, never a pass
+        return config, resolved, LoadResult(), problems + exc.problems
     problems += loaded.problems
     year = resolved.year if resolved else (config.settlement_year if config else None)
     problems += validate_dataset(loaded, year, resolved)
     return config, resolved, loaded, problems
 
 
-def validate_inputs(config_path: Path, data_dir: Path, out_dir: Path | None) -> Outcome:
-    """``settlement validate``: check everything, write the report, compute nothing."""
+def settle_checked(loaded: LoadResult, resolved: Resolved | None, problems: list[Problem],
+                   step=lambda name: nullcontext()) -> "Settlement | None":
+    """The settlement when the checks found no error, its own problems appended to ``problems``.
+
+    The one place where the stages' warnings (extreme DIP ratios, empty public-health tiers …)
+    join the validation's: ``settlement validate`` and ``settlement run`` both call it, so
+    they report the same list. None (and nothing computed) when ``problems`` holds an error.
+    """
+    if has_errors(problems) or resolved is None:
+        return None
+    result = settle(loaded.tables, resolved, step)
+    problems += result.problems
+    return result
+
+
+def check_inputs(config_path: Path, data_dir: Path):
+    """(loaded data, every problem a run would report): load, validate, a trial settlement."""
+    config, resolved, loaded, problems = load_and_validate(config_path, data_dir)
+    try:
+        result = settle_checked(loaded, resolved, problems)
+        if result is not None:
+            problems += own_check_problems(result)  # as the run checks itself
+    except Exception as exc:  # a stage failed: an error, reported like the others
+        problems.append(Problem("settle.failed", "error", "", f"试算失败：{type(exc).__name__}: {exc}",
+                                f"trial settlement failed: {type(exc).__name__}: {exc}"))
+    return loaded, problems
+
+
+def validate_inputs(config_path: Path, data_dir: Path, out_dir: Path | None,
+                    data_docs: bool = False) -> Outcome:
+    """``settlement validate``: every problem a run would report; writes the report, records nothing."""
     from settlement.validation.report import print_summary, write_report
 
-    config, resolved, loaded, problems = load_and_validate(config_path, data_dir)
-    if out_dir is not None:
-        write_report(problems, loaded, Path(out_dir) / "validation")
+    loaded, problems = check_inputs(config_path, data_dir)
+    files = (write_report(problems, loaded, Path(out_dir) / "validation", data_docs=data_docs)
+             if out_dir is not None else None)
     print_summary(problems, loaded, click.echo)
+    if files and getattr(loaded, "validation", None) is None:  # else print_summary names them
+        click.echo(f"报告 report: {files['workbook']}  ·  {files['html']}")
     return Outcome(ok=not has_errors(problems), problems=problems)
 
 
@@ -89,50 +127,73 @@ def settle(t: dict[str, pd.DataFrame], resolved: Resolved, step=lambda name: nul
     with step("DIP 结算 DIP settlement"):
         dip = settle_dip(t["inpatient_cases"], t["units"], t["dip_groups"],
                          t["dip_reference_costs"], t["performance_scores"], t["prepayments"],
-                         P.dip, source=src)
+                         P.dip, source=src, dated=resolved.section_segments("dip"))
         problems += dip.problems
     with step("慢病包干 chronic capitation"):
         chronic = settle_chronic(
             enrollees=t["chronic_enrollees"] if P.chronic.enabled else None,
             inpatient_cases=t["inpatient_cases"], outpatient_claims=t["outpatient_claims"],
             units=t["units"], performance_scores=t["performance_scores"], params=P.chronic,
-            year=year, communities=t["communities"], dip_cases=dip.cases)
+            year=year, communities=t["communities"], dip_cases=dip.cases,
+            standard_segments=[(a, b, v["chronic.standards"], v["chronic.signed_bonus"])
+                               for a, b, v in resolved.joint_segments("chronic.standards",
+                                                                       "chronic.signed_bonus")])
         problems += chronic.problems
+    with step("差别化报销审核与签约服务费 claims audit and family-doctor fees"):
+        extra = package_lines(t, P, year)  # issue 11: audit, family-doctor fees, package basis
+        problems += extra.problems
+        other_lines = with_lines(chronic.other_lines, extra.lines)
     with step("打包与支出 package and expenditure"):
         packages = settle_packages(t["communities"], t["fund_budget"], P.package,
-                                   chronic.carve_outs, refs, problems)
+                                   chronic.carve_outs, refs, problems, basis=P.package_basis,
+                                   basis_measures=extra.basis_measures)
         spend = scan_expenditure(dip.cases, t["inpatient_cases"], t["outpatient_claims"],
-                                 t["units"], t["communities"], chronic.other_lines, dip.units)
-    with step("结余留用与超支分担 corridor"):
-        community = settle_corridor(packages, spend, t["performance_scores"], P.corridor,
-                                    t["overrun_adjustments"], refs, problems)
-    with step("成员单位分配 distribution"):
-        measures = unit_measures(dip.units, t["public_health_workpoints"])
-        distribution = distribute(community, t["units"], t["performance_scores"], P.distribution,
-                                  measures, refs, problems)
-        ledger = community_ledger(community, distribution, chronic.other_lines)
-    with step("公卫经费 public health"):
-        health = settle_public_health(communities=t["communities"], units=t["units"],
-                                      workpoints=t["public_health_workpoints"],
-                                      prepayments=t["prepayments"], params=P.public_health,
-                                      year=year)
-        problems += health.problems
+                                 t["units"], t["communities"], other_lines, dip.units)
     with step("考核指标 indicators"):
         indicators = compute_indicators(inpatient_cases=t["inpatient_cases"],
                                         outpatient_claims=t["outpatient_claims"], units=t["units"],
                                         params=P.indicators, communities=t["communities"],
-                                        enrolment=chronic.enrolment)
+                                        enrolment=chronic.enrolment,
+                                        reference_costs=t["dip_reference_costs"])
         problems += indicators.problems
+        assessment = community_assessment(t["performance_scores"], indicators.scores,
+                                          t["communities"], P.assessment)
+        problems += assessment.problems
+    with step("结余留用与超支分担 corridor"):
+        community = settle_corridor(packages, spend, assessment.performance_scores, P.corridor,
+                                    t["overrun_adjustments"], refs, problems)
+        community, dual = apply_dual_targets(community, indicators.table, P.dual_targets)
+    with step("成员单位分配 distribution"):
+        measures = unit_measures(dip.units, t["public_health_workpoints"])
+        distribution = distribute(community, t["units"], t["performance_scores"], P.distribution,
+                                  measures, refs, problems)
+        ledger = community_ledger(community, distribution, other_lines)
+    with step("公卫经费 public health"):
+        health = settle_public_health(communities=t["communities"], units=t["units"],
+                                      workpoints=t["public_health_workpoints"],
+                                      prepayments=t["prepayments"], params=P.public_health,
+                                      year=year, standard_segments=resolved.segments(
+                                          "public_health.per_capita_standard"))
+        problems += health.problems
     tables = {"dip_cases": dip.cases, "dip_units": dip.units, "dip_ledger": dip.ledger,
               "community_settlement": community, "unit_distribution": distribution,
               "ledger": ledger, "chronic_settlement": chronic.settlement,
               "chronic_units": chronic.units, "public_health_allocation": health.allocation,
               "public_health_pools": health.pools, "indicators": indicators.table,
-              "indicator_scores": indicators.scores, "expenditure": spend, "packages": packages}
+              "indicator_scores": indicators.scores, "expenditure": spend, "packages": packages,
+              "claims_audit": extra.audit.claims, "claims_audit_totals": extra.audit.totals,
+              "reimbursement_table_check": extra.table_check,
+              "family_doctor_fees": extra.family_doctor.units,
+              "community_assessment": assessment.table, "dual_targets": dual}
     with step("对账 reconciliation"):
-        rec = reconcile(tables, t["units"], t["communities"], t["prepayments"], P, src)
+        rec = reconcile(tables, t["units"], t["communities"], t["prepayments"], P, src,
+                        outpatient_claims=t["outpatient_claims"])
         tables.update(rec.tables())
-    return Settlement(tables, problems, {"dip": dip.summary})
+        guarantee = village_guarantee(P.village_guarantee, t["units"], t["performance_scores"],
+                                      tables["unit_funds"], extra.family_doctor.units)
+        tables["village_guarantee"] = guarantee.table
+        problems += guarantee.problems
+    return Settlement(tables, problems, {"dip": dip.summary, "audited": extra.audit.audited})
 
 
 CONTRACT_RESULTS = ["dip_cases", "dip_units", "community_settlement", "unit_distribution",
@@ -140,7 +201,11 @@ CONTRACT_RESULTS = ["dip_cases", "dip_units", "community_settlement", "unit_dist
                     "unit_statement", "ledger"]
 SUPPORTING_RESULTS = ["dip_ledger", "unit_funds", "bureau_communities", "bureau_units",
                       "reconciliation_checks", "public_health_pools", "chronic_units",
-                      "expenditure"]
+                      "expenditure", "community_flows",
+                      # issue 11 (H6)
+                      "claims_audit", "claims_audit_totals", "reimbursement_table_check",
+                      "family_doctor_fees", "community_assessment", "dual_targets",
+                      "village_guarantee"]
 
 
 class Steps:
@@ -162,67 +227,190 @@ class Steps:
 
 
 def run_settlement(config_path: Path, data_dir: Path, out_root: Path, db_url: str,
-                   supersede: bool = False, progress: bool = True, echo=click.echo) -> Outcome:
-    """``settlement run``: validate, settle, write the reports, persist in one transaction."""
-    from settlement.report import ReportContext, write_workbooks
-    from settlement.report.results_csv import write_results
-    from settlement.store import PeriodClosed, RunMeta, RunStore, write_manifest
-    from settlement.validation.report import print_summary, write_report
+                   supersede: bool = False, progress: bool = True, echo=click.echo,
+                   pdf: bool = False, data_docs: bool = False) -> Outcome:
+    """``settlement run``: validate, settle, check, write the reports, persist in one transaction.
+
+    The run is recorded with its owner and a lease renewed while it works (a killed run is
+    marked 中断 by the next command); its folder is written as ``<run_id>.partial`` and renamed
+    to ``<run_id>`` once its manifest is written; a run whose own checks find an error ends
+    failed; a known fault (full disk, busy database) ends it with one message, no traceback.
+    """
+    from settlement.store import StoreError, describe_db_url, faults
 
     try:
         config = load_config(config_path)
     except ConfigError as exc:
         echo(str(exc))
         return Outcome(ok=False)
-    store = RunStore.open(db_url)
-    store.upgrade()
+    echo(f"数据库 database: {describe_db_url(db_url)}")
     try:
-        run_id = store.begin_run(RunMeta(config.county, config.settlement_year, config.scenario,
-                                         config.sha256, config_path=str(config_path),
-                                         data_dir=str(data_dir)), supersede=supersede)
-    except PeriodClosed as exc:
+        store, run_id = _begin_run(config, config_path, data_dir, Path(out_root), db_url, supersede, echo)
+    except StoreError as exc:  # the period is closed, a what-if may not supersede …
         echo(str(exc))
         return Outcome(ok=False)
+    except Exception as exc:  # noqa: BLE001 - the database cannot be opened or written
+        echo(f"结算未开始 run not started: {faults.describe(exc)}")
+        return Outcome(ok=False)
     run_dir = Path(out_root) / run_id
-    steps = Steps(echo, progress)
-    echo(f"结算开始 run {run_id}：{config.county} {config.settlement_year} 年度")
+    echo(f"结算开始 run {run_id}：{config.county} {config.settlement_year} 年度（方案 {config.scenario}）")
+    try:
+        with store.heartbeat(run_id):
+            outcome, result = _run_steps(store, run_id, config_path, data_dir, run_dir, progress, echo,
+                                         pdf=pdf, data_docs=data_docs)
+    finally:  # Ctrl-C too: the folder gets its manifest (status failed) and its final name
+        published = _publish_run_dir(store, run_id, run_dir, echo)
+        store.dispose()
+    if outcome.ok and published:
+        _print_outcome(echo, result, run_id, run_dir, outcome.problems)
+    return Outcome(outcome.ok and published, outcome.problems, run_id, run_dir)
+
+
+def _begin_run(config, config_path: Path, data_dir: Path, out_root: Path, db_url: str,
+               supersede: bool, echo):
+    """(store, run id): schema brought up to date, dead runs marked 中断, the run recorded."""
+    from settlement.store import RunMeta, RunStore
+
+    store = RunStore.open(db_url)
+    try:
+        store.upgrade()
+        for dead in store.reap_dead_runs():
+            echo(f"已将中断的结算标记为失败 marked interrupted: {dead.run_id}（{dead.failure_reason}）")
+        run_id = store.begin_run(RunMeta(
+            config.county, config.settlement_year, config.scenario, config.sha256,
+            config_path=str(config_path), data_dir=str(data_dir),
+            report_root=str(out_root.absolute())), supersede=supersede)
+    except BaseException:
+        store.dispose()
+        raise
+    return store, run_id
+
+
+def _run_steps(store, run_id: str, config_path: Path, data_dir: Path, run_dir: Path, progress: bool,
+               echo, pdf: bool = False, data_docs: bool = False) -> "tuple[Outcome, Settlement | None]":
+    """Load → validate → settle → own checks → write (into the partial folder) → persist."""
+    from settlement.report import ReportContext, write_workbooks
+    from settlement.report.results_csv import write_results
+    from settlement.store import faults
+    from settlement.store.rundir import partial_dir
+    from settlement.validation.report import print_summary, write_report
+
+    steps, work, problems = Steps(echo, progress), partial_dir(run_dir), []
+    failed = Outcome(ok=False, problems=problems, run_id=run_id, run_dir=run_dir)
     try:
         with steps("读取与校验 load and validate"):
-            config, resolved, loaded, problems = load_and_validate(config_path, data_dir)
+            config, resolved, loaded, found = load_and_validate(config_path, data_dir)
+            problems += found
             store.update_run(run_id, input_hashes=loaded.file_hashes,
                              input_rows={t: len(f) for t, f in loaded.tables.items()})
-            write_report(problems, loaded, run_dir / "validation")
-        if has_errors(problems):
+        result = settle_checked(loaded, resolved, problems, steps)  # the problems `validate` reports
+        own = own_check_problems(result) if result is not None else []
+        problems += own
+        write_report(problems, loaded, work / "validation", data_docs=data_docs)
+        if result is None or own or has_errors(result.problems):
             print_summary(problems, loaded, echo)
-            store.fail_run(run_id, f"校验未通过 validation failed: "
-                           f"{sum(p.severity == 'error' for p in problems)} 个错误", steps.timings)
-            return Outcome(ok=False, problems=problems, run_id=run_id, run_dir=run_dir)
-        result = settle(loaded.tables, resolved, steps)
-        problems += result.problems
+            reason = _failure_reason(problems, validated=result is not None)
+            store.fail_run(run_id, reason, steps.timings)
+            echo(f"结算失败 run failed: {reason}")
+            return failed, None
         with steps("写出结果与报表 write results and workbooks"):
-            write_results(run_dir / "results", result.tables, CONTRACT_RESULTS + SUPPORTING_RESULTS)
+            write_results(work / "results", result.tables, CONTRACT_RESULTS + SUPPORTING_RESULTS)
             context = ReportContext(config.county, resolved.year, run_id, loaded.tables["units"],
                                     loaded.tables["communities"], problems=problems,
                                     param_sources={p: resolved.source(p) for p in resolved.trace},
-                                    scenario=config.scenario)
-            write_workbooks(run_dir, result.tables, context)
+                                    scenario=config.scenario,
+                                    payment_method=resolved.params.dip.payment_method,
+                                    param_trace=resolved.trace, pdf=pdf,
+                                    chronic_carved=resolved.params.chronic.carve_out)
+            write_workbooks(work, result.tables, context, echo=echo)
         with steps("保存到数据库 save to database"):
             store.save_results(run_id, {n: result.tables[n] for n in CONTRACT_RESULTS},
                                timings=steps.timings)
     except BaseException as exc:
-        store.fail_run(run_id, f"{type(exc).__name__}: {exc}"[:2000], steps.timings)
-        echo(f"结算失败 run failed: {type(exc).__name__}: {exc}")
+        reason = faults.describe(exc)
+        _fail_quietly(store, run_id, reason, steps.timings, echo)
+        echo(f"结算失败 run failed: {reason}")
+        if faults.known_fault(exc) is None and isinstance(exc, Exception):
+            _keep_traceback(work, exc, echo)
         if not isinstance(exc, Exception):
             raise
-        return Outcome(ok=False, run_id=run_id, run_dir=run_dir)
-    finally:
-        write_manifest(run_dir, store.get_run(run_id))
-        store.dispose()
-    _print_outcome(echo, result, run_id, run_dir)
-    return Outcome(ok=True, problems=problems, run_id=run_id, run_dir=run_dir)
+        return failed, None
+    return Outcome(ok=True, problems=problems, run_id=run_id, run_dir=run_dir), result
 
 
-def _print_outcome(echo, result: Settlement, run_id: str, run_dir: Path) -> None:
+def own_check_problems(result: Settlement) -> list[Problem]:
+    """The run's own checks as error problems: reconciliation identities that do not hold and
+    community ledgers that do not total 0.00 (the stages' own error problems are already in
+    ``result.problems``). Any of them, or any error problem, and the run ends failed."""
+    from settlement.money import yuan_display
+
+    found = []
+    checks = result.tables.get("reconciliation_checks")
+    if checks is not None and len(checks):
+        for r in checks.loc[~checks["ok"].astype(bool)].itertuples(index=False):
+            found.append(Problem("run.reconciliation", "error", "reconciliation_checks",
+                                 f"对账恒等式不成立：{r.label_zh}（{r.scope}）",
+                                 f"reconciliation check {r.check} fails for {r.scope}"))
+    ledger = result.tables.get("ledger")
+    if ledger is not None and len(ledger):
+        totals = ledger.loc[ledger["line"] == "total"]
+        for r in totals.loc[totals["amount"] != 0].itertuples(index=False):
+            found.append(Problem("run.ledger", "error", "ledger",
+                                 f"医共体 {r.community_id} 台账不平，合计 {yuan_display(int(r.amount))} 元（应为 0.00）",
+                                 f"ledger of {r.community_id} does not balance: {r.amount} fen"))
+    return found
+
+
+def _failure_reason(problems: list[Problem], validated: bool) -> str:
+    errors = [p for p in problems if p.severity == "error"]
+    if not validated:
+        return f"校验未通过 validation failed: {len(errors)} 个错误"
+    listed = "；".join(f"{p.message_zh}" for p in errors[:3]) + ("…" if len(errors) > 3 else "")
+    return (f"结算自检发现 {len(errors)} 个错误，结果不予保存 the run's own checks found "
+            f"{len(errors)} error(s), results not saved（见 validation/问题清单.xlsx）：{listed}")
+
+
+def _keep_traceback(work: Path, exc: Exception, echo) -> None:
+    """An unexpected error (a bug, not a known fault): its traceback for the developers, in the
+    run folder (``traceback.txt``) rather than on the user's screen."""
+    import traceback
+
+    try:
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "traceback.txt").write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+        echo(f"  程序错误详情（请发给开发人员）details for the developers: "
+             f"{work.with_name(work.name.removesuffix('.partial'))}/traceback.txt")
+    except OSError:
+        pass
+
+
+def _fail_quietly(store, run_id: str, reason: str, timings: dict, echo) -> None:
+    """Mark the run failed; if even that fails (the database is gone or full), say so."""
+    from settlement.store import faults
+
+    try:
+        store.fail_run(run_id, reason, timings)
+    except Exception as exc:  # noqa: BLE001 - the record stays running; the next command marks it 中断
+        echo(f"运行记录未能更新 the run record could not be updated: {faults.describe(exc)}；"
+             "下一次命令会将其标记为中断 / the next command marks it interrupted")
+
+
+def _publish_run_dir(store, run_id: str, run_dir: Path, echo) -> bool:
+    """Write the manifest into ``<run_id>.partial`` and rename it ``<run_id>``; False if it failed."""
+    from settlement.store import faults, write_manifest
+    from settlement.store.rundir import partial_dir, publish
+
+    try:
+        write_manifest(partial_dir(run_dir), store.get_run(run_id))
+        publish(run_dir)
+        return True
+    except Exception as exc:  # noqa: BLE001 - a full disk here must not hide the run's own outcome
+        echo(f"报表目录未能完成 the run folder could not be completed: {faults.describe(exc)}；"
+             f"未完成的文件在 unfinished files in {partial_dir(run_dir)}")
+        return False
+
+
+def _print_outcome(echo, result: Settlement, run_id: str, run_dir: Path, problems: list[Problem]) -> None:
     """A short Chinese summary per community and where the files are."""
     from settlement.money import yuan_display as y
 
@@ -236,8 +424,9 @@ def _print_outcome(echo, result: Settlement, run_id: str, run_dir: Path) -> None
         echo(f"  {r.community_id}: 打包额 package {y(r.package)}，支出 spent {y(r.expenditure)}，{verdict}")
     ledger = result.tables["ledger"]
     echo(f"  账平检查 ledger check: 合计 {y(int(ledger.loc[ledger['line'] == 'total', 'amount'].sum()))}")
-    warnings = [p for p in result.problems if p.severity == "warning"]
+    warnings = [p for p in problems if p.severity == "warning"]  # the same list `validate` prints
     if warnings:
-        echo(f"  提示 {len(warnings)} 条 warnings（见 汇总.xlsx 校验 sheet）")
-    echo(f"  报表 reports: {run_dir}/汇总.xlsx, 医保对账.xlsx, units/（各成员单位结算单）")
+        echo(f"  提示 {len(warnings)} 条 warnings（见 汇总.xlsx 校验 sheet 与 validation/问题清单.xlsx）")
+    echo(f"  报表 reports: {run_dir}/汇总.xlsx, 医保对账.xlsx, communities/（各医共体结算单）, "
+         "units/（各成员单位结算单）")
     echo(f"  结果表 results: {run_dir}/results/   运行记录 manifest: {run_dir}/manifest.json")

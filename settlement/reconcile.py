@@ -47,26 +47,37 @@ minus the DIP quality withholding it kept (withheld − returned).
 
 Example: P 1,000.00, E 900.00 (X 100.00), surplus 100.00 → retained 80.00, returned 20.00 →
 outflow = 900.00 + 80.00 = 980.00 == 1,000.00 − 20.00.
+
+**4. The flow of funds** (``community_flows``, :mod:`settlement.reconcile_flows`, parameter
+``flow_of_funds``): per community what the fund owes, what it paid outside the community, to
+its units directly, as advances and at year end — ``flow.paid`` checks that the fund paid the
+community and its units exactly the package ± the corridor shares − what it paid outside (−
+the quality deposit it kept). Every statement line carries its ``payer`` (``fund`` 医保基金,
+``community`` 医共体, ``health_commission`` 卫健委公卫资金); the lines themselves are built in
+:mod:`settlement.reconcile_lines`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from settlement.money import yuan_display as y
-from settlement.params import Params
+from settlement.params import FlowOfFundsParams, Params
 from settlement.reconcile_bureau import bureau_communities, bureau_units, check_rows, chronic_net
+from settlement.reconcile_flows import community_flows, flow_totals
+from settlement.reconcile_lines import (FUND_ZH, FUNDS, PAYER_ZH, POOL_ZH, _frame, chronic_lines,
+                                        dip_lines, fund_zh, package_lines, public_health_lines,
+                                        with_payer)
 
-FUNDS = ("dip", "package", "chronic", "public_health")
-FUND_ZH = {"dip": "DIP 住院结算", "package": "结余留用/超支分担", "chronic": "慢性病包干",
-           "public_health": "基本公共卫生服务经费"}
-POOL_ZH = {"basic": "基本公共卫生服务经费", "two_diseases": "两病一体化签约服务经费"}
-STATEMENT_COLUMNS = ["unit_id", "line", "label_zh", "amount", "explanation", "fund", "seq"]
+STATEMENT_COLUMNS = ["unit_id", "line", "label_zh", "amount", "explanation", "fund", "seq",
+                     "payer"]
 FUND_COLUMNS = ["unit_id", "community_id", "fund", "entitlement", "prepaid", "balance"]
+__all__ = ["FUNDS", "FUND_ZH", "POOL_ZH", "PAYER_ZH", "STATEMENT_COLUMNS", "FUND_COLUMNS", "fund_zh",
+           "Reconciliation", "ReconciliationError", "reconcile"]  # names re-exported for writers
 
 
 class ReconciliationError(ValueError):
@@ -84,39 +95,49 @@ class Reconciliation:
     unit_funds: pd.DataFrame  # FUND_COLUMNS
     unit_statement: pd.DataFrame  # STATEMENT_COLUMNS (contract columns first)
     bureau_communities: pd.DataFrame  # one row per community + a 'county' total row
-    bureau_units: pd.DataFrame  # per unit: insurance-fund balances due
+    bureau_units: pd.DataFrame  # per unit: balances by fund and by payer, net
     checks: pd.DataFrame  # check, scope, label_zh, left, right, ok
+    community_flows: pd.DataFrame = field(default_factory=pd.DataFrame)  # FLOW_COLUMNS per community
 
     def tables(self) -> dict[str, pd.DataFrame]:
         return {"unit_statement": self.unit_statement, "unit_funds": self.unit_funds,
                 "bureau_communities": self.bureau_communities,
-                "bureau_units": self.bureau_units, "reconciliation_checks": self.checks}
+                "bureau_units": self.bureau_units, "reconciliation_checks": self.checks,
+                "community_flows": self.community_flows}
 
 
 def reconcile(results: Mapping[str, pd.DataFrame], units: pd.DataFrame,
               communities: pd.DataFrame, prepayments: pd.DataFrame | None = None,
               params: Params | None = None,
               source: Callable[[str], str] | None = None,
-              chronic_carve_out: bool | None = None) -> Reconciliation:
+              chronic_carve_out: bool | None = None,
+              outpatient_claims: pd.DataFrame | None = None) -> Reconciliation:
     """Build and check the three views; raise :class:`ReconciliationError` if any check fails.
 
     ``results``: the stage tables by name (``dip_units``, ``unit_distribution``,
     ``chronic_units``, ``public_health_allocation``, ``community_settlement``,
     ``chronic_settlement``; missing = that fund is absent). ``params`` gives rates for the
     explanations and ``chronic.carve_out`` (or pass ``chronic_carve_out``); ``source(path)``
-    the parameter's document (e.g. ``Resolved.source``).
+    the parameter's document (e.g. ``Resolved.source``). ``outpatient_claims`` (input frame)
+    splits the outpatient claims of each community's insured into its own units and elsewhere
+    for the flow of funds (without it all count as its own).
     """
     t = _Tables(results, prepayments)
-    lines = pd.concat([_dip_lines(t.dip, params, source), _package_lines(t), _chronic_lines(t),
-                       _public_health_lines(t.ph)], ignore_index=True)
+    flow = params.flow_of_funds if params is not None else FlowOfFundsParams()
+    drg = params is not None and params.dip.payment_method == "drg"
+    lines = pd.concat([dip_lines(t.dip, params, source, drg), package_lines(t), chronic_lines(t),
+                       public_health_lines(t.ph)], ignore_index=True)
+    lines = with_payer(lines, flow)
     balances = _stage_balances(t)
     checks = [_fund_check(lines, balances)]
-    statement = _statement(lines, balances, units)
+    statement = _statement(lines, balances, units, drg)
     checks.append(_net_check(statement))
     funds = _unit_funds(lines, units)
     carved = chronic_carve_out if chronic_carve_out is not None else (
         params.chronic.carve_out if params is not None else None)
     bureau, more = bureau_communities(t, communities, units, carved)
+    checks += more
+    flows, more = community_flows(t, bureau, units, results.get("dip_cases"), outpatient_claims, flow)
     checks += more
     checks = pd.concat([c for c in checks if len(c)], ignore_index=True) if any(
         len(c) for c in checks) else pd.DataFrame(columns=["check", "scope", "label_zh", "left",
@@ -124,7 +145,8 @@ def reconcile(results: Mapping[str, pd.DataFrame], units: pd.DataFrame,
     failed = checks.loc[~checks["ok"].astype(bool)]
     if len(failed):
         raise ReconciliationError(failed)
-    return Reconciliation(funds, statement, bureau, bureau_units(funds, units), checks)
+    return Reconciliation(funds, statement, bureau, bureau_units(funds, units, statement),
+                          checks, flow_totals(flows))
 
 
 # ------------------------------------------------------------------ inputs
@@ -150,117 +172,6 @@ class _Tables:
     def prepaid_of(self, ids: pd.Series, fund: str) -> np.ndarray:
         keyed = {k[0]: v for k, v in self.prepaid.items() if k[1] == fund}
         return np.array([int(keyed.get(str(i), 0)) for i in ids], dtype="int64")
-
-
-def _col(frame: pd.DataFrame, name: str, default=0) -> pd.Series:
-    return frame[name] if name in frame else pd.Series(default, index=frame.index)
-
-
-def _frame(fund: str, seq: int, line: str, label: str, ids, amount, text) -> pd.DataFrame:
-    return pd.DataFrame({"unit_id": pd.Series(list(ids), dtype="string"), "fund": fund,
-                         "seq": seq, "line": line, "label_zh": label,
-                         "amount": np.asarray(amount, dtype="int64"), "explanation": list(text)})
-
-
-# ------------------------------------------------------------------ statement lines
-def _dip_lines(d: pd.DataFrame, params: Params | None, source) -> pd.DataFrame:
-    if d.empty:
-        return pd.DataFrame()
-    at_cost, violation = _col(d, "at_cost").astype("int64"), d["violation_deduction"].astype("int64")
-    due = d["gross_value"] + at_cost - d["self_pay"] - violation
-    rate = (f" {source('dip.quality_withhold_rate')}" if source and params else
-            f" {params.dip.quality_withhold_rate}" if params else "")
-    score, coef = _col(d, "score", np.nan), _col(d, "score_coefficient", "")
-    ids, out = d["unit_id"], []
-    out.append(_frame("dip", 10, "dip.gross_value", "DIP 分值金额", ids, d["gross_value"], [
-        f"DIP 分值 {p:,.4f} 分 × 结算点值 {pv} 元/分 = {y(g)} 元（按单位总分值一次取整到分）"
-        for p, pv, g in zip(d["points"], d["point_value"], d["gross_value"])]))
-    out.append(_frame("dip", 11, "dip.at_cost", "未入组病例按基金实际支付", ids, at_cost,
-                      [f"未入组病例按即时结算基金支付合计 {y(a)} 元" for a in at_cost]))
-    out.append(_frame("dip", 12, "dip.self_pay", "减：计分病例个人负担", ids, -d["self_pay"],
-                      [f"Σ 计分病例个人负担 {y(s)} 元" for s in d["self_pay"]]))
-    out.append(_frame("dip", 13, "dip.violation_deduction", "减：违规扣款", ids, -violation,
-                      [f"Σ 违规扣款 {y(v)} 元" for v in violation]))
-    out.append(_frame("dip", 14, "dip.withheld", "减：预留质量保证金", ids, -d["withheld"], [
-        f"基金应付 {y(f)} 元（分值金额 {y(g)}" + (f" + 未入组 {y(a)}" if a else "")
-        + f" − 个人负担 {y(s)}" + (f" − 违规扣款 {y(v)}" if v else "")
-        + f"）× 质量保证金预留比例{rate} = {y(w)} 元"
-        for f, g, a, s, v, w in zip(due, d["gross_value"], at_cost, d["self_pay"], violation,
-                                    d["withheld"])]))
-    out.append(_frame("dip", 15, "dip.returned", "加：返还质量保证金", ids, d["returned"], [
-        f"预留 {y(w)} 元 × 考核折算系数 {c}（考核得分 {s:g}）= {y(r)} 元" if c != "" and s == s
-        else f"返还 {y(r)} 元" for w, c, s, r in zip(d["withheld"], coef, score, d["returned"])]))
-    out.append(_frame("dip", 16, "dip.prepaid", "减：月度预结算已支付", ids, -d["prepaid"],
-                      [f"Σ 月度预结算（资金类别 dip）{y(p)} 元" for p in d["prepaid"]]))
-    lines = pd.concat(out, ignore_index=True)
-    optional = lines["line"].isin(["dip.at_cost", "dip.violation_deduction"])
-    return lines.loc[~optional | lines["amount"].ne(0)]
-
-
-def _package_lines(t: _Tables) -> pd.DataFrame:
-    d = t.dist
-    if d.empty:
-        return pd.DataFrame()
-    surplus, overrun = d["surplus_share"].astype("int64"), d["overrun_share"].astype("int64").abs()
-    text = _col(d, "explanation", "").fillna("").astype(str)
-    weight = [f"权重 {w:,.4f} × 绩效系数 {c:g}" for w, c in
-              zip(d["weight"].astype(float), d["performance_coefficient"].astype(float))]
-    show_s = surplus.ne(0) | overrun.eq(0)
-    out = [_frame("package", 20, "package.surplus_share", "结余留用分配", d["unit_id"][show_s],
-                  surplus[show_s], [x or f"{w}，按层级结余池分配 = {y(s)} 元" for x, w, s in
-                                    zip(text[show_s], np.array(weight)[show_s], surplus[show_s])])]
-    show_o = overrun.ne(0)
-    out.append(_frame("package", 21, "package.overrun_share", "减：医共体自担超支分担",
-                      d["unit_id"][show_o], -overrun[show_o],
-                      [x or f"{w}，按层级超支分担 = {y(o)} 元" for x, w, o in
-                       zip(text[show_o], np.array(weight)[show_o], overrun[show_o])]))
-    out.append(_prepaid_frame(t, d["unit_id"], "package", 29, "减：结余分配已预拨"))
-    return pd.concat(out, ignore_index=True)
-
-
-def _chronic_lines(t: _Tables) -> pd.DataFrame:
-    d = t.chronic_units
-    if d.empty:
-        return pd.DataFrame()
-    amount = chronic_net(d)
-    text = [x or f"人月数 {pm:,.2f} × 质量系数 {q:g} = 权重 {w:,.4f}"
-            for pm, q, w, x in zip(
-        d["person_months"].astype(float), d["quality_coefficient"].astype(float),
-        d["weight"].astype(float), _col(d, "explanation", "").fillna("").astype(str))]
-    labels = np.where(amount < 0, "减：慢病包干超支分担", "慢病包干结余留用分配")
-    out = [_frame("chronic", 30, "chronic.share", "", d["unit_id"], amount, text)
-           .assign(label_zh=labels),
-           _prepaid_frame(t, d["unit_id"], "chronic", 39, "减：慢病包干已预拨")]
-    return pd.concat(out, ignore_index=True)
-
-
-def _public_health_lines(d: pd.DataFrame) -> pd.DataFrame:
-    if d.empty:
-        return pd.DataFrame()
-    out = []
-    for k, pool in enumerate(sorted(d["pool"].astype(str).unique())):  # a couple of pools
-        rows = d.loc[d["pool"].astype(str) == pool]
-        name = POOL_ZH.get(pool, pool)
-        text = _col(rows, "explanation", "").fillna("").astype(str)
-        text = [x or f"工分 {wp:,.2f} × 质量系数 {q:g} = 权重 {w:,.4f}，按层级资金池分配 = {y(a)} 元"
-                for x, wp, q, w, a in zip(text, rows["work_points"].astype(float),
-                                          rows["quality_coefficient"].astype(float),
-                                          rows["weight"].astype(float), rows["allocation"])]
-        out.append(_frame("public_health", 40 + 2 * k, f"public_health.{pool}", name,
-                          rows["unit_id"], rows["allocation"], text))
-        paid = rows.loc[rows["prepaid"].ne(0)]
-        out.append(_frame("public_health", 41 + 2 * k, f"public_health.{pool}.prepaid",
-                          f"减：{name}已预拨", paid["unit_id"], -paid["prepaid"],
-                          [f"Σ 预拨（资金类别 public_health，{name}）{y(p)} 元"
-                           for p in paid["prepaid"]]))
-    return pd.concat(out, ignore_index=True)
-
-
-def _prepaid_frame(t: _Tables, ids: pd.Series, fund: str, seq: int, label: str) -> pd.DataFrame:
-    paid = t.prepaid_of(ids, fund)
-    keep = paid != 0
-    return _frame(fund, seq, f"{fund}.prepaid", label, ids[keep], -paid[keep],
-                  [f"Σ 预付款（资金类别 {fund}）{y(p)} 元" for p in paid[keep]])
 
 
 # ------------------------------------------------------------------ per-unit checks
@@ -300,23 +211,30 @@ def _fund_check(lines: pd.DataFrame, balances: pd.DataFrame) -> pd.DataFrame:
                       both["amount"], both["balance"])
 
 
-def _statement(lines: pd.DataFrame, balances: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:
-    """Lines of every member unit (and any other unit with lines) plus its ``net`` line."""
+def _statement(lines: pd.DataFrame, balances: pd.DataFrame, units: pd.DataFrame,
+               drg: bool = False) -> pd.DataFrame:
+    """Lines of every member unit (and any other unit with lines) plus its ``net`` line; the
+    net's explanation shows the sum by fund and the split by payer."""
     member = units["community_id"].notna() & (units["category"].astype(str) != "external")
     ids = sorted(set(units.loc[member, "unit_id"].astype(str))
                  | set(lines["unit_id"].astype(str) if len(lines) else []))
     by_fund = balances.pivot_table(index="unit_id", columns="fund", values="balance",
                                    aggfunc="sum").reindex(index=ids, columns=list(FUNDS))
     net = by_fund.fillna(0).sum(axis=1).astype("int64")
+    payers = (lines.groupby(["unit_id", "payer"])["amount"].sum() if len(lines)
+              else pd.Series(dtype="int64"))
     text = []
     for uid in ids:  # units: a few hundred
-        parts = [(FUND_ZH[f], int(v)) for f, v in by_fund.loc[uid].items() if pd.notna(v)]
+        parts = [(fund_zh(f, drg), int(v)) for f, v in by_fund.loc[uid].items() if pd.notna(v)]
         formula = _signed_sum(parts) or "无结算事项"
-        text.append(f"{formula} = {y(int(net[uid]))} 元（正数为应拨付本单位，负数为本单位应退回）")
-    net_rows = _frame("net", 99, "net", "本单位净结算额", ids, net.to_numpy(), text)
+        split = "、".join(f"{PAYER_ZH[p]} {y(int(payers[(uid, p)]))} 元" for p in PAYER_ZH
+                         if (uid, p) in payers.index)
+        text.append(f"{formula} = {y(int(net[uid]))} 元" + (f"；按付款方：{split}" if split else "")
+                    + "。正数为应拨付本单位，负数为本单位应退回")
+    net_rows = _frame("net", 99, "net", "本单位净结算额", ids, net.to_numpy(), text).assign(payer="")
     out = pd.concat([lines, net_rows], ignore_index=True) if len(lines) else net_rows
     out = out.sort_values(["unit_id", "seq", "line"], kind="stable").reset_index(drop=True)
-    text = ["unit_id", "line", "label_zh", "explanation", "fund"]
+    text = ["unit_id", "line", "label_zh", "explanation", "fund", "payer"]
     out[text] = out[text].astype("string")
     out[["amount", "seq"]] = out[["amount", "seq"]].astype("int64")
     return out[STATEMENT_COLUMNS]

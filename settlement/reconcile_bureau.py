@@ -26,6 +26,8 @@ import pandas as pd
 
 COUNTY = "county"
 BUREAU_FUNDS = ("dip", "package", "chronic")  # insurance-fund money; public health is not
+PAYERS = {"fund": "paid_by_fund", "community": "paid_by_community",
+          "health_commission": "paid_by_health_commission"}
 
 
 def check_rows(check: str, label_zh: str, scope, left, right) -> pd.DataFrame:
@@ -176,12 +178,30 @@ def _split_checks(name: str, zh: str, ids, balance, budget, spend, retained, ret
     ]
 
 
-def bureau_units(funds: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:
-    """Per unit: the insurance-fund balances due (DIP, package, chronic) and their total."""
-    mine = funds.loc[funds["fund"].isin(BUREAU_FUNDS)]
-    wide = (mine.pivot_table(index="unit_id", columns="fund", values="balance", aggfunc="sum")
-            .reindex(columns=list(BUREAU_FUNDS)).fillna(0).astype("int64"))
-    wide["total"] = wide.sum(axis=1)
+def bureau_units(funds: pd.DataFrame, units: pd.DataFrame,
+                 statement: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per unit: the balance of each fund (DIP, package, chronic, public health), the same net
+    split by payer (``paid_by_fund`` 医保基金, ``paid_by_community`` 医共体,
+    ``paid_by_health_commission`` 卫健委公卫资金) and ``net`` — the statement's net line.
+    ``total`` is what the insurance fund itself settles with the unit (= paid_by_fund)."""
+    wide = (funds.pivot_table(index="unit_id", columns="fund", values="balance", aggfunc="sum")
+            .reindex(columns=[*BUREAU_FUNDS, "public_health"]).fillna(0).astype("int64"))
+    if statement is not None and "payer" in statement and len(statement):
+        lines = statement.loc[statement["line"] != "net"]
+        by_payer = (lines.pivot_table(index="unit_id", columns="payer", values="amount",
+                                      aggfunc="sum").reindex(columns=list(PAYERS)))
+        nets = statement.loc[statement["line"] == "net"].set_index("unit_id")["amount"]
+        wide = wide.reindex(nets.index.astype(str)).fillna(0).astype("int64")
+        for payer, col in PAYERS.items():
+            wide[col] = by_payer[payer].reindex(wide.index).fillna(0).astype("int64")
+        wide["net"] = nets.reindex(wide.index).astype("int64")
+    else:
+        wide["paid_by_fund"] = wide[list(BUREAU_FUNDS)].sum(axis=1)
+        wide["paid_by_community"] = 0
+        wide["paid_by_health_commission"] = wide["public_health"]
+        wide["net"] = wide[[*BUREAU_FUNDS, "public_health"]].sum(axis=1)
+    wide["total"] = wide["paid_by_fund"]
+    wide.index.name = "unit_id"
     wide = wide.reset_index()
     info = units.set_index(units["unit_id"].astype(str))
     wide.insert(1, "unit_name", wide["unit_id"].map(info["unit_name"]).astype("string"))

@@ -100,7 +100,7 @@ def test_workbook_reads_back_to_the_results(first_run):
         (book,) = list((run_dir / "units").glob(f"{unit}_*.xlsx"))
         rows = list(openpyxl.load_workbook(book, read_only=True).active.iter_rows(values_only=True))
         lines = [r for r in rows if isinstance(r[0], int)]
-        in_book = [round(Decimal(str(r[3])) * 100) for r in lines]
+        in_book = [round(Decimal(str(r[4])) * 100) for r in lines]  # 序号 资金 付款方 项目 金额
         expected = _yuan(statement.loc[statement["unit_id"] == unit, "amount"]).tolist()
         assert in_book == expected, unit
         assert unit in rows[1][0] and all(other not in str(rows) for other in

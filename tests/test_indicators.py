@@ -149,3 +149,56 @@ def test_unknown_target_code_is_reported():
     odd = PARAMS.model_copy(update={"targets": {
         **PARAMS.targets, "referral_rate": IndicatorTarget(target=Decimal("0.1"), direction="below")}})
     assert [p.rule for p in run(odd).problems] == ["indicators.unknown_target"]
+
+
+# ---------------------------------------------------------------- issue 11 §8: more indicators
+def extra_frames():
+    """C1's five admissions (cost 元, fund 元, days, referral from), two outpatient visits."""
+    ip = pd.DataFrame({
+        "case_id": ["A", "B", "C", "D", "E"], "community_id": ["C1"] * 5,
+        "unit_id": ["H1", "H1", "T1", "N1", "T1"],
+        "referral": [True, True, True, False, False],
+        "referral_from_unit_id": pd.array(["T1", "V1", "H1", None, None], dtype="string"),
+        "admission_date": pd.to_datetime(["2025-03-03", "2025-04-01", "2025-05-01",
+                                          "2025-06-01", "2025-07-01"]),
+        "discharge_date": pd.to_datetime(["2025-03-08", "2025-04-01", "2025-05-04",
+                                          "2025-06-11", "2025-07-02"]),
+        "total_cost": [1_000_000, 600_000, 200_000, 2_000_000, 200_000],
+        "fund_paid": [700_000, 420_000, 180_000, 1_000_000, 180_000],
+        "dip_group": pd.array(["G1", "G1", None, "G1", "G2"], dtype="string"),
+        "person_id": ["P"] * 5, "childbirth": [False] * 5})
+    op = pd.DataFrame({"claim_id": ["O1", "O2"], "community_id": ["C1", "C1"],
+                       "unit_id": ["T1", "V1"], "total_cost": [10_000, 4_000],
+                       "fund_paid": [6_000, 3_000], "person_id": ["P", "P"],
+                       "service_date": pd.to_datetime(["2025-01-02", "2025-01-03"])})
+    strings = ["case_id", "community_id", "unit_id", "person_id"]
+    return ip.astype({c: "string" for c in strings}), op.astype(
+        {c: "string" for c in ("claim_id", "community_id", "unit_id", "person_id")})
+
+
+def test_referrals_admission_rate_costs_and_stays():
+    ip, op = extra_frames()
+    units = UNITS.assign(level=["tertiary", "primary", "primary", "secondary", "primary",
+                                "tertiary", "tertiary", "tertiary"]).astype({"level": "string"})
+    ref = pd.DataFrame({"group_code": ["G1", "G2"], "level": ["tertiary", "primary"],
+                        "avg_cost": [800_000, 250_000]})
+    comms = pd.DataFrame({"community_id": ["C1", "C2"], "insured_enrollees": [2_000, 1_000]})
+    table = compute_indicators(inpatient_cases=ip, outpatient_claims=op, units=units,
+                               params=PARAMS, communities=comms, reference_costs=ref)
+    c1 = table.table[table.table["scope"] == "C1"].set_index("indicator")
+    # up: A (T1 → H1), B (V1 → H1); down: C (H1 → T1)
+    assert (c1.loc["referral_up_share", "numerator"], c1.loc["referral_down_share", "numerator"]) == (2, 1)
+    assert c1.loc["referral_up_share", "value"] == 2 / 5
+    assert c1.loc["down_referral_rate", "value"] == 1 / 2
+    assert c1.loc["inpatient_rate", "value"] == pytest.approx(5 / 2_000 * 1000)  # 2.5 ‰
+    assert c1.loc["inpatient_cost_per_case", "value"] == pytest.approx(40_000 / 5)  # 元
+    assert c1.loc["outpatient_cost_per_visit", "value"] == pytest.approx(140 / 2)
+    # member cases with a reference cost: A, B at H1 (G1 tertiary 8,000), E at T1 (G2 primary 2,500)
+    assert c1.loc["inpatient_cost_growth", "value"] == pytest.approx(
+        (10_000 + 6_000 + 2_000) / (8_000 + 8_000 + 2_500) - 1)
+    # stays 5, 1 (same day), 3, 10, 1 days
+    assert c1.loc["average_length_of_stay", "value"] == (5 + 1 + 3 + 10 + 1) / 5
+    fund, cost = 700_000 + 420_000 + 180_000 + 1_000_000 + 180_000 + 9_000, 4_000_000 + 14_000
+    assert c1.loc["fund_reimbursement_ratio", "value"] == fund / cost
+    assert c1["definition_zh"].notna().all()
+    assert "1,000" in c1.loc["inpatient_rate", "definition_zh"]

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fixtures.tiny_county import tiny_county, write_csv, write_folder
-from settlement import loader
+from settlement import cells
 from settlement.loader import load_folder
 from settlement.schema import contract
 
@@ -37,7 +37,7 @@ def test_valid_folder_loads_with_contract_types_and_user_row_numbers(tmp_path):
     budget = result.tables["fund_budget"]
     assert budget["official_package"].dtype == "Int64"  # empty = "not given", not 0
     assert pd.isna(budget.loc[2, "official_package"]) and budget.loc[3, "official_package"] == 2079979000
-    assert set(result.file_hashes) == {f"{t}.csv" for t in contract()}
+    assert set(result.file_hashes) == {f"{t}.csv" for t in tiny_county()}
 
 
 def test_ids_keep_leading_zeros(tmp_path):
@@ -122,7 +122,7 @@ def test_non_numeric_amount_is_reported_at_its_row_and_column(tmp_path):
 def test_empty_required_cell_and_bad_dates_and_booleans(tmp_path):
     tables = tiny_county()
     tables["inpatient_cases"][0]["person_id"] = ""  # row 2
-    tables["inpatient_cases"][1]["admission_date"] = "2024/12/28"  # row 3
+    tables["inpatient_cases"][1]["admission_date"] = "2024/12/28"  # row 3: accepted (Excel's own form)
     tables["inpatient_cases"][2]["discharge_date"] = "2025-02-30"  # row 4: no such day
     tables["inpatient_cases"][3]["admission_date"] = "2025-5-1"  # row 5: accepted
     tables["inpatient_cases"][4]["referral"] = "是"  # row 6: accepted
@@ -130,11 +130,11 @@ def test_empty_required_cell_and_bad_dates_and_booleans(tmp_path):
     result = load_folder(write_folder(tmp_path, tables))
     assert errors(result) == [
         ("value.required", "inpatient_cases", "inpatient_cases.csv", 2, "person_id", ""),
-        ("date.format", "inpatient_cases", "inpatient_cases.csv", 3, "admission_date", "2024/12/28"),
         ("date.format", "inpatient_cases", "inpatient_cases.csv", 4, "discharge_date", "2025-02-30"),
         ("bool.format", "inpatient_cases", "inpatient_cases.csv", 7, "childbirth", "maybe")]
     cases = result.tables["inpatient_cases"]
     assert cases.loc[5, "admission_date"] == pd.Timestamp("2025-05-01") and cases.loc[6, "referral"]
+    assert cases.loc[3, "admission_date"] == pd.Timestamp("2024-12-28")
 
 
 def test_malformed_csv_line_is_reported_with_its_row(tmp_path):
@@ -198,7 +198,7 @@ def test_missing_folder_is_one_problem(tmp_path):
 
 
 def test_rows_listed_are_capped_per_rule_with_a_summary_line(tmp_path, monkeypatch):
-    monkeypatch.setattr(loader, "MAX_ROWS_LISTED", 2)
+    monkeypatch.setattr(cells, "MAX_ROWS_LISTED", 2)
     tables = tiny_county()
     for row in tables["inpatient_cases"]:
         row["referral"] = "?"

@@ -227,3 +227,70 @@ def test_work_points_of_another_year_are_left_out_and_reported():
     v1 = result.allocation.query("unit_id == 'V1'").iloc[0]
     assert v1["work_points"] == 10
     assert "public_health.period_outside_year" in [p.rule for p in result.problems]
+
+
+# ---------------------------------------------------------------- quality per quarter (issue 9.3)
+THRESHOLD = ScoreRule(method="threshold", threshold=Decimal("0.85"))
+TIERED = ScoreRule.model_validate({"method": "tiered", "tiers": [
+    {"min_score": 90, "coefficient": 1}, {"min_score": 80, "coefficient": "0.9"},
+    {"min_score": 70, "coefficient": "0.8"}, {"min_score": 60, "coefficient": "0.6"},
+    {"min_score": 0, "coefficient": 0}]})
+
+
+@pytest.mark.parametrize("rule, expected_v1", [
+    # threshold 0.85: Q1 95 → 0.95 ≥ 0.85 → 1; Q2 70 → 0.70 < 0.85 → 0.70:
+    #   1,000 × 1 + 1,000 × 0.70 = 1,700 (the averaged 82.5 → 0.825 would give 1,650)
+    (THRESHOLD, Decimal(1700)),
+    # tiered: Q1 95 → 1.0; Q2 70 → 0.8: 1,000 + 800 = 1,800 (averaged 82.5 → 0.9 → 1,800 too)
+    (TIERED, Decimal(1800)),
+])
+def test_quality_coefficient_is_applied_quarter_by_quarter(rule, expected_v1):
+    wp = workpoints([("V1", "2025Q1", 1_000, 95), ("V1", "2025Q2", 1_000, 70)])
+    got = unit_weights(wp, UNITS, rule).set_index("unit_id").loc["V1"]
+    assert got["weight_exact"] == expected_v1
+    assert got["work_points"] == 2_000 and got["quality_score"] == 82.5  # information only
+
+
+def test_a_sub_60_quarter_is_not_paid_at_the_rate_of_a_good_one():
+    # tiered: V1 Q1 1,000 at 95 → 1.0, Q2 1,000 at 50 → 0 → weight 1,000 (averaged 72.5 → 0.8
+    # would weigh 1,600); V2 2 × 1,000 at 85 → 0.9 → 1,800. Village tier of 1,000.00 (100,000 fen):
+    # V1 100,000 × 1,000 / 2,800 = 35,714.29 → 35,714; V2 64,285.71 → 64,286 (larger remainder)
+    wp = workpoints([("V1", "2025Q1", 1_000, 95), ("V1", "2025Q2", 1_000, 50),
+                     ("V2", "2025Q1", 1_000, 85), ("V2", "2025Q2", 1_000, 85)])
+    members = unit_weights(wp, UNITS, TIERED).assign(tier="village")
+    assert largest_remainder(100_000, {"V1": 1_000, "V2": 1_800}) == {"V1": 35_714, "V2": 64_286}
+    split, _ = split_pool(100_000, members, (Tier(tier="village", label_zh="村卫生室",
+                                                   categories=("village_clinic",), ratio=Decimal(1)),))
+    assert dict(zip(split["unit_id"], split["allocation"])) == {"V1": 35_714, "V2": 64_286}
+
+
+def test_two_diseases_pool_is_weighed_per_quarter_and_explained_per_quarter():
+    # the two-diseases pool of 1,000.00 goes to C1 (the only community reporting it), all in
+    # one tier when only villages report: V1 Q1 600 at 90 (threshold → 1) + Q2 400 at 80 (0.80)
+    # = 920; V2 Q1 1,000 at 84 → 840. 100,000 × 920 / 1,760 = 52,272.73 → 52,273; V2 47,727
+    params = _params(per_capita_standard=Decimal(0), county_reserved_share=Decimal(0),
+                     quality_score_rule=THRESHOLD, two_diseases_pool=Decimal(1000),
+                     tier_basis="work_points")
+    wp = workpoints([("V1", "2025Q1", 600, 90, "two_diseases"), ("V1", "2025Q2", 400, 80, "two_diseases"),
+                     ("V2", "2025Q1", 1_000, 84, "two_diseases")])
+    result = settle_public_health(communities=communities(), units=UNITS, workpoints=wp,
+                                  prepayments=None, params=params, year=YEAR)
+    two = result.allocation.query("pool == 'two_diseases'").set_index("unit_id")
+    assert largest_remainder(100_000, {"V1": 920, "V2": 840}) == {"V1": 52_273, "V2": 47_727}
+    assert two.loc[["V1", "V2"], "allocation"].tolist() == [52_273, 47_727]
+    text = two.loc["V1", "explanation"]
+    assert "2025 年第 1 季度 工分 600.00 × 质量系数 1（得分 90）" in text
+    assert "2025 年第 2 季度 工分 400.00 × 质量系数 0.8（得分 80）" in text
+    # V2 lacks 2025Q2, which V1 reports: counted as 0 points, and said so
+    missing = [p for p in result.problems if p.rule == "public_health.missing_quarter"]
+    assert [(p.value, "2025Q2" in p.message_zh) for p in missing] == [("V2", True)]
+
+
+def test_non_finite_work_points_are_an_error_and_count_zero():
+    wp = workpoints([("V1", "2025Q1", float("inf"), 90), ("V2", "2025Q1", 100, 90)])
+    result = settle_public_health(communities=communities(), units=UNITS, workpoints=wp,
+                                  prepayments=None, params=_params(), year=YEAR)
+    errors = [p for p in result.problems if p.severity == "error"]
+    assert [p.rule for p in errors] == ["public_health.not_finite"]
+    v1 = result.allocation.query("pool == 'basic' and unit_id == 'V1'").iloc[0]
+    assert v1["work_points"] == 0 and v1["allocation"] == 0

@@ -192,9 +192,16 @@ def test_bureau_year_end_dues():
 
 
 def test_bureau_units_leave_out_public_health():
+    # flow of funds (default): the fund settles DIP with the hospitals; the community pays
+    # the package and chronic shares; public health is the health commission's money.
     u = run().bureau_units.set_index("unit_id")
-    assert u.loc["V1", ["dip", "package", "chronic", "total"]].tolist() == [0, 60_000, 10_000, 70_000]
-    assert u.loc["H1", "total"] == 480_000 + 310_000
+    assert u.loc["V1", ["dip", "package", "chronic", "total"]].tolist() == [0, 60_000, 10_000, 0]
+    assert u.loc["V1", "paid_by_community"] == 60_000 + 10_000
+    # H1: DIP clearing 480,000 less the fund's package advance 50,000 paid to H1 itself
+    assert u.loc["H1", "total"] == 480_000 - 50_000 == u.loc["H1", "paid_by_fund"]
+    assert u.loc["H1", "paid_by_community"] == 310_000 + 50_000
+    assert (u["paid_by_fund"] + u["paid_by_community"] + u["paid_by_health_commission"]
+            == u["net"]).all()
 
 
 def test_all_checks_pass_and_are_listed():

@@ -87,13 +87,18 @@ def statement_lines(path: Path) -> pd.DataFrame:
 def test_files_written(written):
     run_dir, paths, _ = written
     names = sorted(p.relative_to(run_dir).as_posix() for p in paths)
-    assert names[:2] == ["units/H1_甲县人民医院.xlsx", "units/H2_乙县中医院.xlsx"]
-    assert "汇总.xlsx" in names and "医保对账.xlsx" in names and len(names) == 6
+    units = [n for n in names if n.startswith("units/")]
+    assert units[:2] == ["units/H1_甲县人民医院.xlsx", "units/H2_乙县中医院.xlsx"]
+    assert "汇总.xlsx" in names and "医保对账.xlsx" in names and len(units) == 4
+    assert [n for n in names if n.startswith("communities/")] == [
+        "communities/GA_甲医共体.xlsx", "communities/GB_-1+2.xlsx"]
+    assert "results/结果明细.xlsx" in names
     evil = statement_path(run_dir / "units", "V1", EVIL_UNIT)
     assert evil in paths and '"' not in evil.name and "/" not in evil.name[3:]
     book = openpyxl.load_workbook(run_dir / "汇总.xlsx")
-    assert book.sheetnames[:9] == ["总览", "基金预算", "DIP结算", "结余分配", "慢病包干", "公卫经费",
-                                   "指标", "对账", "校验"]
+    assert book.sheetnames[:8] == ["总览", "图表", "基金预算", "DIP结算", "结余分配", "慢病包干",
+                                   "公卫经费", "指标"]
+    assert {"对账", "校验", "参数"} <= set(book.sheetnames)
 
 
 def test_statement_reads_back_to_the_statement_table(written):
@@ -121,36 +126,42 @@ def test_net_line_of_the_lead_hospital(written):
 def test_amount_cells_are_numbers_formatted_in_yuan(written):
     run_dir, _, _ = written
     ws = openpyxl.load_workbook(run_dir / "units" / "H1_甲县人民医院.xlsx")["结算单"]
-    cell = ws["D8"]  # first line: DIP gross value 5,000,000 fen
+    cell = ws["E8"]  # first line: DIP gross value 5,000,000 fen
     assert cell.data_type == "n" and cell.value == 50000 and cell.number_format == "#,##0.00"
     assert ws.freeze_panes == "A8"
-    assert ws.page_setup.orientation == "landscape" and ws.sheet_properties.pageSetUpPr.fitToPage
+    # printed at a scale that fits the width (so the summary's page break holds), landscape
+    assert ws.page_setup.orientation == "landscape" and 10 <= ws.page_setup.scale <= 100
 
 
 def test_summary_sheets_read_back_to_the_result_tables(written):
     run_dir, _, tables = written
     path = run_dir / "汇总.xlsx"
-    dip = pd.read_excel(path, sheet_name="DIP结算")
+    dip = pd.read_excel(path, sheet_name="DIP结算", header=3)  # title, identity, blank
     dip = dip[dip["单位编码"] != "合计"]
     assert fen(dip["基金实付"]) == tables["dip_units"]["fund_paid"].tolist()
     assert fen(dip["年度清算差额"]) == tables["dip_units"]["balance"].tolist()
-    dist = pd.read_excel(path, sheet_name="结余分配")
+    dist = pd.read_excel(path, sheet_name="结余分配", header=3)
     assert fen(dist["结余留用分配"].iloc[:-1]) == tables["unit_distribution"]["surplus_share"].tolist()
     assert fen(dist["结余留用分配"].iloc[-1:]) == [600_000]  # 合计 row
-    ph = pd.read_excel(path, sheet_name="公卫经费")
+    ph = pd.read_excel(path, sheet_name="公卫经费", header=3)
     assert fen(ph["清算差额"].iloc[:-1]) == tables["public_health_allocation"]["balance"].tolist()
-    recon = pd.read_excel(path, sheet_name="对账", header=0).set_index("单位编码")
+    recon = pd.read_excel(path, sheet_name="对账", header=3).set_index("单位编码")
     net = tables["unit_statement"].query("line == 'net'").set_index("unit_id")["amount"]
     assert fen(recon.loc[net.index, recon.columns[-1]]) == net.tolist()
-    indicators = pd.read_excel(path, sheet_name="指标")
-    assert indicators["分子"].tolist() == [70, 1234.56]  # fen shown as yuan, counts as counts
+    indicators = pd.read_excel(path, sheet_name="指标", header=3)
+    # counts as integers, fen shown as yuan in their own column
+    assert indicators["分子"].tolist()[:1] == [70] and indicators["分子"].isna().tolist()[1]
+    assert indicators["分子（元）"].tolist()[1:] == [1234.56]
 
 
 def test_bureau_workbook_ties(written):
     run_dir, _, tables = written
     path = run_dir / "医保对账.xlsx"
     units_sheet = pd.read_excel(path, sheet_name="成员单位对账")
-    assert fen(units_sheet["合计（+应拨付/−应收回）"].iloc[:-1]) == tables["bureau_units"]["total"].tolist()
+    assert fen(units_sheet["付款方：医保基金"].iloc[:-1]) == tables["bureau_units"]["total"].tolist()
+    net = tables["unit_statement"].query("line == 'net'").set_index("unit_id")["amount"]
+    shown = units_sheet.iloc[:-1].set_index("单位编码")["净结算额（与结算单一致）"]
+    assert fen(shown.loc[net.index]) == net.tolist()  # the same net as on each statement
     ws = openpyxl.load_workbook(path)["医共体对账"]
     rows = {ws.cell(r, 1).value: r for r in range(1, ws.max_row + 1)}
     assert ws.cell(rows["差额（应为 0.00）"], 3).value == 0
@@ -186,7 +197,9 @@ def test_a_unit_statement_holds_only_that_unit(written):
                 assert other_name not in text, (unit, other_name)
         own = statement.loc[statement["unit_id"] == unit, "amount"]
         funds = tables["unit_funds"].query("unit_id == @unit")
+        payers = statement.loc[(statement["unit_id"] == unit) & (statement["line"] != "net")]
         allowed = (set(own) | set(funds["entitlement"]) | set(funds["prepaid"])
+                   | set(payers.groupby("payer")["amount"].sum())
                    | set(funds["balance"]) | {int(funds[c].sum()) for c in
                                               ("entitlement", "prepaid", "balance")})
         numbers = workbook_numbers(path)
@@ -221,7 +234,7 @@ def test_missing_tables_leave_a_note(tmp_path):
     statement = all_results()["unit_statement"]
     paths = write_workbooks(tmp_path, {"unit_statement": statement}, context())
     overview = pd.read_excel(paths[0], sheet_name="DIP结算", header=None)
-    assert overview.iloc[0, 0] == "（本次结算无此项数据）"
+    assert overview.iloc[0, 0].endswith("DIP结算") and overview.iloc[3, 0] == "（本次结算无此项数据）"
     with pytest.raises(KeyError, match="unit_statement"):
         write_workbooks(tmp_path, {}, context())
 

@@ -234,3 +234,27 @@ def test_parquet_matches_csv_and_units_do_not_depend_on_scale(tmp_path):
 def test_rejects_unknown_format(tmp_path):
     with pytest.raises(ValueError):
         generate(tmp_path, fmt="xlsx")
+
+
+def test_the_committed_sample_is_the_generator_at_scale_0_1(tmp_path):
+    """sample_data/ = ``settlement sample --scale 0.1`` with the default seed, byte for byte."""
+    committed = Path(__file__).resolve().parent.parent / "sample_data"
+    counts = generate(tmp_path, scale=0.1)
+    for table in counts:
+        name = f"{table}.csv"
+        assert (tmp_path / name).read_bytes() == (committed / name).read_bytes(), name
+
+
+def test_reimbursement_columns_and_family_doctor_fees(frames):
+    cases, claims = frames["inpatient_cases"], frames["outpatient_claims"]
+    for frame in (cases, claims):
+        ratio = frame.reimbursement_ratio.astype(float)
+        assert ratio.between(0.3, 1).all()
+        assert (money(frame, "policy_cost") <= money(frame, "total_cost")).all()
+        assert 0.03 <= (frame.emergency == "true").mean() <= 0.12
+    referred = cases[cases.referral_from_unit_id != ""]
+    assert (referred.referral == "true").all() and len(referred) >= 10
+    fees = frames["family_doctor_fees"]
+    units = frames["units"].set_index("unit_id")
+    assert set(units.loc[fees.unit_id, "category"]) == {"township_center", "village_clinic"}
+    assert (money(fees, "amount") == fees.signed_persons.astype(int) * 250).all()

@@ -26,6 +26,7 @@ import settlement.store.runs as runs_module
 from settlement.cli import main
 from settlement.store import (RESULT_SPECS, PeriodClosed, RunMeta, RunNotFound, RunStore, StoreError,
                               write_manifest)
+from settlement.store.db import head_revision
 from settlement.store.tables import metadata
 
 PG_URL = os.environ.get("SETTLEMENT_TEST_PG_URL")
@@ -84,10 +85,11 @@ def result_tables() -> dict[str, pd.DataFrame]:
             "unit_id": s("U1"), "cases": [2], "points": [120.9075], "point_value": s("9.8765"),  # exact text
             "gross_value": [1_194_143], "self_pay": [100_000], "violation_deduction": [0], "fund_due": [1_094_143],
             "withheld": [54_707], "returned": [54_707], "fund_paid": [1_000_000], "prepaid": [900_000],
-            "balance": [194_143]}),
+            "balance": [194_143], "at_cost": [0]}),
         "community_settlement": pd.DataFrame({
             "community_id": s("G1"), **{c: [i * 1_000_001] for i, c in enumerate(
-                ["financing", "available", "reserve", "package", "expenditure_dip", "expenditure_external",
+                ["financing", "available", "reserve", "package", "expenditure_dip",
+                 "expenditure_dip_rounding", "expenditure_external",
                  "expenditure_outpatient", "expenditure_other", "expenditure", "balance", "surplus_retained",
                  "surplus_returned", "overrun_fund_share", "overrun_community_share"])},
             "community_score": [92.5], "community_coefficient": [1.0]}),
@@ -98,7 +100,8 @@ def result_tables() -> dict[str, pd.DataFrame]:
         "chronic_settlement": pd.DataFrame({
             "community_id": s("G1"), "enrollees": [120], "person_months": [1_380], "budget": [4_140_000],
             "spend": [3_900_000], "balance": [240_000], "retained": [240_000], "fund_share": [0],
-            "community_share": [0]}),
+            "community_share": [0], "surplus_returned": [0], "spend_dip": [3_000_000],
+            "spend_external": [400_000], "spend_outpatient": [500_000]}),
         "public_health_allocation": pd.DataFrame({
             "pool": s("basic", "basic", "two_diseases"), "unit_id": s("V1", "T1", "T1"),
             "tier": s("村卫生室", "乡镇卫生院", "乡镇卫生院"), "work_points": [10.5, 30.0, 5.0],
@@ -130,25 +133,52 @@ def result_row_counts(store: RunStore, run_id: str) -> dict[str, int]:
 def test_upgrade_from_empty_creates_every_table(db_url):
     with RunStore.open(db_url) as store:
         assert store.current_revision() is None
-        assert store.upgrade() == (None, "0002")
+        assert store.upgrade() == (None, head_revision())
         names = set(sa.inspect(store.engine).get_table_names())
-    assert names == {"alembic_version", "runs", "run_inputs"} | RESULT_NAMES
+    assert names == {"alembic_version", "runs", "run_inputs", "users", "audit_log"} | RESULT_NAMES
 
 
 def test_cli_upgrades_a_database_left_at_the_first_revision(db_url):
     with RunStore.open(db_url) as store:
         store.upgrade("0001")  # the database of issue 2: the run record only
         assert set(sa.inspect(store.engine).get_table_names()) == {"alembic_version", "runs", "run_inputs"}
-        old_run = store.begin_run(meta())
+        old_run = insert_old_run(store, "R-0001")  # written by the code of revision 0001
     result = CliRunner().invoke(main, ["db", "upgrade", "--db", db_url])
     assert result.exit_code == 0, result.output
-    assert "0001 → 0002" in result.output
+    assert f"0001 → {head_revision()}" in result.output
     with RunStore.open(db_url) as store:
-        assert store.current_revision() == "0002"
+        assert store.current_revision() == head_revision()
         assert RESULT_NAMES <= set(sa.inspect(store.engine).get_table_names())
         assert store.get_run(old_run).status == "running"  # history survives the upgrade
     again = CliRunner().invoke(main, ["db", "upgrade", "--db", db_url])
     assert again.exit_code == 0 and "已是最新" in again.output
+
+
+def insert_old_run(store: RunStore, run_id: str, county="示例县", year=2025, scenario="base",
+                   status="running", closed=False, started=None) -> str:
+    """A run as the code before revision 0003 wrote it (no owner, no lease)."""
+    started = started or dt.datetime.now(dt.timezone.utc)
+    with store.engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO runs (run_id, county, year, scenario, status, started_at, timings, input_rows, "
+            "result_rows, result_columns, closed, closed_at) VALUES (:r, :c, :y, :s, :st, :t, '{}', '{}', "
+            "'{}', '{}', :closed, :closed_at)"),
+            {"r": run_id, "c": county, "y": year, "s": scenario, "st": status, "t": started,
+             "closed": closed, "closed_at": started if closed else None})
+    return run_id
+
+
+def test_upgrade_keeps_one_closed_run_per_county_year_of_an_old_database(db_url):
+    t0 = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.timezone.utc)
+    with RunStore.open(db_url) as store:
+        store.upgrade("0002")  # the old period key had the scenario: several closures per county-year
+        first = insert_old_run(store, "R-A", status="succeeded", closed=True, started=t0)
+        insert_old_run(store, "R-B", scenario="what_if", status="succeeded", closed=True, started=t0)
+        insert_old_run(store, "R-C", status="succeeded", closed=True, started=t0 + dt.timedelta(hours=1))
+        other_year = insert_old_run(store, "R-D", year=2024, status="succeeded", closed=True, started=t0)
+        store.upgrade()
+        closed = {r.run_id for r in store.list_runs() if r.closed}
+    assert closed == {first, other_year}  # the earliest base closure stays; the others reopen
 
 
 def test_migrated_schema_matches_the_table_definitions(store):
@@ -352,13 +382,58 @@ def test_a_closed_period_refuses_a_new_run_unless_superseded_and_keeps_history(s
 
     old, new = store.get_run(first), store.get_run(second)
     assert old.superseded_by == second and old.closed and old.status == "succeeded"
-    assert not new.closed
+    assert new.closed and new.closed_at is not None  # the closure passes on: the period stays closed
     assert len(store.load_results(first, "ledger")) == 3  # the superseded results are kept
-    assert store.check_period_open("示例县", 2025) is None  # corrections may run until closed again
-    store.close_period(second)
-    with pytest.raises(PeriodClosed):
+    with pytest.raises(PeriodClosed, match=second):  # a plain re-run is still refused
         store.begin_run(meta())
+    assert store.check_period_open("示例县", 2025, supersede=True) == second  # the next correction
     assert [r.run_id for r in store.list_runs(county="示例县", year=2025)] == [first, second]
+
+
+def test_a_scenario_never_closes_nor_supersedes_and_renaming_it_does_not_reopen_the_period(store):
+    base = succeeded_run(store)
+    store.close_period(base)
+    what_if = succeeded_run(store, scenario="base-corrected")  # a what-if runs while base is closed
+    assert store.get_run(what_if).status == "succeeded"
+    with pytest.raises(StoreError, match="never closes"):
+        store.close_period(what_if)
+    with pytest.raises(StoreError, match="never supersedes"):
+        store.begin_run(meta(scenario="base-corrected"), supersede=True)
+    with pytest.raises(PeriodClosed):  # the period key is county + year, whatever the scenario
+        store.begin_run(meta(scenario="base"))
+    record = store.get_run(what_if)
+    assert not record.closed and record.supersedes is None and store.get_run(base).superseded_by is None
+
+
+def test_the_database_itself_refuses_a_second_closed_run_per_county_year(store):
+    a, b = succeeded_run(store), succeeded_run(store)
+    store.close_period(a)
+    with pytest.raises(sa.exc.IntegrityError):  # the partial unique index, bypassing the code
+        with store.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE runs SET closed = :t WHERE run_id = :r"), {"t": True, "r": b})
+    assert [r.run_id for r in store.list_runs() if r.closed] == [a]
+
+
+def test_a_run_that_began_before_the_close_does_not_succeed_inside_the_closed_period(store):
+    late = store.begin_run(meta())  # starts while the period is open
+    early = succeeded_run(store)
+    store.close_period(early)  # … and the period closes while `late` still works
+    with pytest.raises(StoreError, match="closed by"):
+        store.save_results(late, {"ledger": result_tables()["ledger"]})
+    record = store.get_run(late)
+    assert record.status == "failed" and early in record.failure_reason
+    assert set(result_row_counts(store, late).values()) == {0}
+
+
+def test_a_superseding_run_fails_when_another_superseded_first(store):
+    first = succeeded_run(store)
+    store.close_period(first)
+    slow, fast = store.begin_run(meta(), supersede=True), store.begin_run(meta(), supersede=True)
+    store.save_results(fast, {"ledger": result_tables()["ledger"]})
+    with pytest.raises(StoreError, match="no longer the closed run"):
+        store.save_results(slow, {"ledger": result_tables()["ledger"]})
+    assert store.get_run(slow).status == "failed"
+    assert store.get_run(first).superseded_by == fast and store.get_run(fast).closed
 
 
 def test_a_failed_superseding_run_leaves_the_closed_run_in_force(store):
@@ -445,3 +520,102 @@ def test_manifest_is_complete_and_deterministic(store, tmp_path):
     assert data["timings_seconds"]["load"] == 1.0 and "persist" in data["timings_seconds"]
     assert data["row_counts"] == {"inputs": {"communities": 2, "units": 3}, "results": {"ledger": 3}}
     assert "示例县" in first.decode("utf-8")  # Chinese kept readable
+
+
+# ------------------------------------------------------------------ dead runs (中断)
+def finished_pid() -> int:
+    """The pid of a process that has ended (and been reaped), so it no longer exists."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_run_whose_process_is_gone_is_marked_interrupted_by_the_next_command(store, db_url):
+    import socket
+
+    from settlement.store.owner import Owner, this_process
+
+    me = this_process()
+    gone = store.begin_run(meta(), owner=Owner(socket.gethostname(), finished_pid(), me.started_at))
+    reused = store.begin_run(meta(), owner=Owner(me.host, me.pid, me.started_at - dt.timedelta(hours=1)))
+    alive = store.begin_run(meta())  # this very process: alive
+    listing = CliRunner().invoke(main, ["runs", "--db", db_url])
+    assert listing.exit_code == 0, listing.output
+    rows = {line.split()[0]: line for line in listing.output.splitlines() if line[:1].isdigit()}
+    assert "中断 interrupted" in rows[gone] and "中断 interrupted" in rows[reused]
+    assert "运行中 running" in rows[alive]
+    for run_id, why in ((gone, "process is gone"), (reused, "pid was reused")):
+        record = store.get_run(run_id)
+        assert record.status == "failed" and record.interrupted and why in record.failure_reason
+        assert record.finished_at is not None
+    assert store.reap_dead_runs() == []  # marked once
+
+
+def test_a_run_on_another_host_is_interrupted_when_its_lease_expires(store):
+    from settlement.store.owner import Owner
+
+    start = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.timezone.utc)
+    now = [start]
+    store.clock = lambda: now[0]
+    elsewhere = store.begin_run(meta(), owner=Owner("another-host", 4242, start))
+    old = insert_old_run(store, "R-OLD", started=start)  # a run from before revision 0003: no owner
+    now[0] = start + dt.timedelta(seconds=store.lease_seconds - 1)
+    assert store.reap_dead_runs() == []  # within the lease: may still be working
+    now[0] = start + dt.timedelta(seconds=store.lease_seconds + 1)
+    assert sorted(r.run_id for r in store.reap_dead_runs()) == sorted([elsewhere, old])
+    assert "lease expired" in store.get_run(elsewhere).failure_reason
+
+
+def test_the_heartbeat_renews_the_lease(store):
+    import time as _time
+
+    from settlement.store.owner import Owner
+
+    run_id = store.begin_run(meta(), owner=Owner("another-host", 4242, dt.datetime.now(dt.timezone.utc)))
+    before = store.get_run(run_id).heartbeat_at
+    with store.heartbeat(run_id, seconds=0.05):
+        _time.sleep(0.5)
+    assert store.get_run(run_id).heartbeat_at > before
+
+
+def test_an_interrupted_run_cannot_save_its_results_later(store):
+    from settlement.store.owner import Owner
+
+    run_id = store.begin_run(meta(), owner=Owner("another-host", 1, dt.datetime.now(dt.timezone.utc)))
+    store.lease_seconds = -1  # expired at once
+    assert [r.run_id for r in store.reap_dead_runs()] == [run_id]
+    with pytest.raises(StoreError, match="not running"):
+        store.save_results(run_id, {"ledger": result_tables()["ledger"]})
+    assert set(result_row_counts(store, run_id).values()) == {0}
+
+
+# ------------------------------------------------------------------ the default database
+def test_the_default_database_is_one_place_whatever_the_current_folder(tmp_path, monkeypatch):
+    from settlement.store.location import default_db_url, sqlite_path
+
+    monkeypatch.delenv("SETTLEMENT_DB", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data-home"))
+    seen = set()
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        monkeypatch.chdir(tmp_path / folder)
+        result = CliRunner().invoke(main, ["runs"])
+        assert result.exit_code == 0, result.output
+        seen.add(default_db_url())
+        assert str(tmp_path / "data-home" / "settlement" / "settlement.db") in result.output
+    assert len(seen) == 1 and sqlite_path(seen.pop()).is_absolute()
+    assert default_db_url({"SETTLEMENT_DB": "postgresql+psycopg://u@h/db"}) == "postgresql+psycopg://u@h/db"
+    assert default_db_url({"SETTLEMENT_DB": "relative/x.db"}) == f"sqlite:///{tmp_path / 'b' / 'relative' / 'x.db'}"
+
+
+def test_a_windows_path_becomes_a_sqlite_url():
+    from pathlib import PureWindowsPath
+
+    from settlement.store.location import sqlite_url
+
+    url = sqlite_url(PureWindowsPath(r"C:\Users\张三\AppData\Local\settlement\settlement.db"))
+    assert url == "sqlite:///C:/Users/张三/AppData/Local/settlement/settlement.db"
+    assert sa.make_url(url).database == "C:/Users/张三/AppData/Local/settlement/settlement.db"

@@ -314,7 +314,7 @@ def test_gx_verdicts_give_the_same_problems_as_our_masks(gx_broken):
 @pytest.mark.slow
 def test_report_files_list_each_problem_at_its_row(gx_broken, tmp_path):
     folder, (loaded, problems) = gx_broken
-    paths = write_report(problems, loaded, tmp_path / "validation")
+    paths = write_report(problems, loaded, tmp_path / "validation", data_docs=True)  # --data-docs
     assert paths["workbook"].name == "问题清单.xlsx" and paths["html"].name == "校验报告.html"
     assert (tmp_path / "validation" / "gx_data_docs" / "index.html").exists()
     book = openpyxl.load_workbook(paths["workbook"], read_only=True)

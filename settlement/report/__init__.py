@@ -5,6 +5,7 @@ ARCHITECTURE.md, "Excel writing", and :mod:`settlement.report.layout` for the ce
     reports/<run_id>/汇总.xlsx                       总览 基金预算 DIP结算 结余分配 慢病包干
                                                      公卫经费 指标 对账 校验 参数
     reports/<run_id>/医保对账.xlsx                   医共体对账 成员单位对账 校验
+    reports/<run_id>/communities/<id>_<name>.xlsx    one statement per community (flow of funds)
     reports/<run_id>/units/<unit_id>_<name>.xlsx     one statement per member unit
 
 ``results`` holds the result tables by name (CONTRACT.md names, plus ``chronic_units``) and
@@ -21,27 +22,43 @@ from pathlib import Path
 
 import pandas as pd
 
+from settlement.report.audit import unit_sheets
 from settlement.report.bureau import write_bureau
+from settlement.report.community import write_communities
 from settlement.report.context import ReportContext
+from settlement.report.pdf import convert_to_pdf
+from settlement.report.results_book import BOOK_NAME, SHEET_ZH, write_results_book
 from settlement.report.statements import statement_path, write_statement, write_statements
 from settlement.report.summary import write_summary
 
 SUMMARY_NAME = "汇总.xlsx"
 BUREAU_NAME = "医保对账.xlsx"
 UNITS_DIR = "units"
+COMMUNITIES_DIR = "communities"
 
 __all__ = ["ReportContext", "write_workbooks", "write_summary", "write_bureau",
            "write_statements", "write_statement", "statement_path"]
 
 
 def write_workbooks(run_dir: Path, results: Mapping[str, pd.DataFrame],
-                    context: ReportContext) -> list[Path]:
+                    context: ReportContext, echo=None) -> list[Path]:
     """Write every workbook of the run under ``run_dir``; returns their paths (summary,
-    bureau, then the statements by unit id)."""
+    bureau, the community statements, the unit statements by unit id, then
+    ``results/结果明细.xlsx``). With ``context.pdf`` the statements are also converted to PDF
+    (:mod:`settlement.report.pdf`); ``echo`` prints what happened (e.g. LibreOffice missing)."""
     run_dir = Path(run_dir)
     if "unit_statement" not in results:
         raise KeyError("results 缺少 unit_statement（先运行 settlement.reconcile.reconcile）")
     paths = [write_summary(run_dir / SUMMARY_NAME, results, context),
              write_bureau(run_dir / BUREAU_NAME, results, context)]
-    paths += write_statements(run_dir / UNITS_DIR, results["unit_statement"], context)
+    statements = write_communities(run_dir / COMMUNITIES_DIR, results, context)
+    statements += write_statements(run_dir / UNITS_DIR, results["unit_statement"], context,
+                                   unit_sheets(results, context))  # + own audit/fees/guarantee
+    paths += statements
+    names = [n for n in SHEET_ZH if n in results]
+    paths.append(write_results_book(run_dir / "results" / BOOK_NAME, results, names, context))
+    if context.pdf:
+        pdfs, message = convert_to_pdf(statements)
+        if echo is not None:
+            echo(message or f"  已生成 PDF 结算单 {len(pdfs)} 份（与 xlsx 同名同目录）")
     return paths

@@ -33,6 +33,23 @@ class ReportContext:
     param_sources: Mapping[str, str] = field(default_factory=dict)
     scenario: str = "base"
     created: dt.datetime | None = None
+    payment_method: str = "dip"  # dip or drg: a DRG county's workbooks say DRG
+    param_trace: Mapping[str, object] = field(default_factory=dict)  # path → ResolvedValue
+    pdf: bool = False  # also write the statements as PDF (LibreOffice)
+    chronic_carved: bool = True  # chronic capitation carved out of the package (charts)
+
+    @property
+    def drg(self) -> bool:
+        return str(self.payment_method).lower() == "drg"
+
+    def dz(self, text):
+        """``text`` as this county says it: DIP → DRG in a DRG county (labels, sheet names)."""
+        return text.replace("DIP", "DRG").replace("分值", "点数") if self.drg and isinstance(text, str) else text
+
+    @property
+    def scenario_zh(self) -> str:
+        """The scenario as people read it: the base scenario is 基准方案."""
+        return "基准方案" if self.scenario in ("base", "", None) else str(self.scenario)
 
     @property
     def created_at(self) -> dt.datetime:

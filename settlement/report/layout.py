@@ -258,17 +258,23 @@ class Sheet:
         return end
 
     def setup(self, header_row: int, n_cols: int = 0, landscape: bool = True,
-              filter_rows: int | None = None, repeat: bool = True) -> None:
-        """Frozen header; print A4, landscape, fit to width, header repeated, page numbers."""
+              filter_rows: int | None = None, repeat: bool = True, scale: int | None = None) -> None:
+        """Frozen header; print A4, landscape, fit to width, header repeated, page numbers.
+        ``scale`` (percent) prints at that scale instead of fit to width, so that manual page
+        breaks hold (Excel and LibreOffice ignore them under fit to page)."""
         ws = self.ws
         ws.freeze_panes(header_row + 1, 0)
         if landscape:
             ws.set_landscape()
         ws.set_paper(9)
-        ws.fit_to_pages(1, 0)
+        if scale is None:
+            ws.fit_to_pages(1, 0)
+        else:
+            ws.set_print_scale(scale)
         if repeat:
             ws.repeat_rows(header_row)
         ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
         ws.set_footer("&C第 &P 页，共 &N 页")
         if n_cols and filter_rows:
             ws.autofilter(header_row, 0, header_row + filter_rows, n_cols - 1)
+

@@ -11,6 +11,7 @@ width, header repeated:
     慢病包干  chronic_settlement, then the managing units
     公卫经费  public_health_allocation
     指标      indicators (money numerators in yuan, counts as counts)
+    报销审核  the claims audit; 考核与双目标, 签约服务费与保底 (report/audit.py, issue 11)
     对账      per unit × fund: entitlement, prepaid, balance; net
     校验      the problem list and the reconciliation checks
     参数      every parameter used, with its value, unit, source document and date
@@ -26,10 +27,12 @@ from pathlib import Path
 import pandas as pd
 
 from settlement.problems import SEVERITY_ZH, problems_frame
-from settlement.reconcile import FUND_ZH, FUNDS, POOL_ZH
+from settlement.reconcile import FUNDS, POOL_ZH, fund_zh
+from settlement.report.audit import assessment_sheet, audit_sheet, fees_sheet
 from settlement.report.context import ReportContext
 from settlement.report.layout import Col, Sheet, Styles, new_workbook, put_text
 from settlement.report.overview import write_overview
+from settlement.report.params_sheet import params_frame
 
 M, T, W = "money", "text", "wrap"
 
@@ -75,8 +78,10 @@ PUBLIC_HEALTH = [Col("pool_zh", "资金池"), Col("community_id", "医共体"), 
                  Col("explanation", "计算说明", W)]
 PROBLEMS = [Col("severity_zh", "级别"), Col("table", "数据表"), Col("file", "文件"),
             Col("row", "行号", "int"), Col("column", "列"), Col("value", "值"),
-            Col("rule", "规则"), Col("message_zh", "问题说明", W)]
-PARAMS = [Col("path", "参数"), Col("source", "取值（单位，依据文件，生效日期）", W)]
+            Col("subject", "涉及单位/病例", W), Col("message_zh", "问题说明", W),
+            Col("rule", "规则编号")]
+PARAMS = [Col("label_zh", "参数"), Col("value", "取值", W), Col("unit_zh", "单位"),
+          Col("reference", "依据文件", W), Col("since", "生效日期"), Col("path", "参数路径")]
 CHECK_SUMMARY = [Col("check", "校验项"), Col("label_zh", "恒等式"), Col("scopes", "校验次数", "int"),
                  Col("passed", "通过次数", "int"), Col("ok_zh", "结果")]
 CHECKS = [Col("check", "校验项"), Col("scope", "范围"), Col("label_zh", "恒等式"),
@@ -88,24 +93,30 @@ def write_summary(path: Path, results: Mapping[str, pd.DataFrame], ctx: ReportCo
     st = Styles(book)
     names = ctx.unit_names()
     get = lambda name: results.get(name, pd.DataFrame())  # noqa: E731
+    table = lambda name, frame, cols, total: _table(book, st, ctx, name, frame, cols, total)  # noqa
     overview = Sheet(book, st, "总览")
-    _table(book, st, "基金预算", _with_names(get("community_settlement"), ctx), BUDGET, "合计")
-    _table(book, st, "DIP结算", _with_units(get("dip_units"), names), DIP, "合计")
-    _table(book, st, "结余分配", _with_units(get("unit_distribution"), names), DISTRIBUTION, "合计")
+    charts = Sheet(book, st, "图表")
+    table("基金预算", _with_names(get("community_settlement"), ctx), BUDGET, "合计")
+    table(ctx.dz("DIP结算"), _with_units(get("dip_units"), names),
+          [Col(c.name, ctx.dz(c.header), c.kind) for c in DIP], "合计")
+    table("结余分配", _with_units(get("unit_distribution"), names), DISTRIBUTION, "合计")
     chronic = Sheet(book, st, "慢病包干")
-    row = chronic.block(get("chronic_settlement"), CHRONIC, 0, "合计")
+    row = chronic.block(get("chronic_settlement"), CHRONIC, _title(chronic, ctx, "慢病包干"), "合计")
+    _setup_titled(chronic, CHRONIC, get("chronic_settlement"))
     chronic.block(_with_units(get("chronic_units"), names), CHRONIC_UNITS, row + 1, "合计",
-           title="管理单位分配")
+                  title="管理单位分配")
     ph = _with_units(get("public_health_allocation"), names)
     if "pool" in ph:
         ph = ph.assign(pool_zh=ph["pool"].map(lambda p: POOL_ZH.get(str(p), str(p))))
-    _table(book, st, "公卫经费", ph, PUBLIC_HEALTH, "合计")
-    _indicators(Sheet(book, st, "指标"), get("indicators"))
-    _table(book, st, "对账", _reconciliation(results, ctx), _reconciliation_cols(), "合计")
-    _checks(Sheet(book, st, "校验"), ctx, get("reconciliation_checks"))
-    _overview(overview, results, ctx)
-    params = pd.DataFrame(sorted(ctx.param_sources.items()), columns=["path", "source"])
-    _table(book, st, "参数", params, PARAMS, None)
+    table("公卫经费", ph, PUBLIC_HEALTH, "合计")
+    table("指标", _indicators(get("indicators"), ctx), INDICATORS, None)
+    audit_sheet(book, st, results, ctx, lambda sh, name: _title(sh, ctx, name))  # issue 11
+    assessment_sheet(book, st, results, lambda sh, name: _title(sh, ctx, name))
+    fees_sheet(book, st, results, ctx, lambda sh, name: _title(sh, ctx, name))
+    table("对账", _reconciliation(results, ctx), _reconciliation_cols(ctx), "合计")
+    _checks(Sheet(book, st, "校验"), ctx, get("reconciliation_checks"), results)
+    _overview(overview, results, ctx, charts)
+    table("参数", params_frame(ctx.param_trace, ctx.param_sources), PARAMS, None)
     book.close()
     return path
 
@@ -123,36 +134,60 @@ def _with_names(frame: pd.DataFrame, ctx: ReportContext) -> pd.DataFrame:
     return frame.assign(community_name=[ctx.community_name(c) for c in frame["community_id"]])
 
 
-def _table(book, st, name: str, frame: pd.DataFrame, cols: list[Col], total: str | None) -> Sheet:
+TITLE_ROWS = 3  # title, identity line, blank: every detail sheet starts with them
+
+
+def _title(sheet: Sheet, ctx: ReportContext, name: str) -> int:
+    """Title and run identity on top of a detail sheet; returns the table's first row."""
+    put_text(sheet.ws, 0, 0, f"{ctx.county} {ctx.year} 年度医共体结算汇总 · {name}", sheet.st.title)
+    put_text(sheet.ws, 1, 0, f"县（区）：{ctx.county}　结算年度：{ctx.year}　运行编号：{ctx.run_id}　"
+                             f"方案：{ctx.scenario_zh}　金额单位：元", sheet.st.info)
+    sheet.ws.set_row(0, 24)
+    return TITLE_ROWS
+
+
+def _setup_titled(sheet: Sheet, cols: list[Col], frame: pd.DataFrame | None) -> None:
+    n = len([c for c in cols if frame is not None and c.name in frame.columns])
+    rows = 0 if frame is None else len(frame)
+    sheet.setup(TITLE_ROWS, n, filter_rows=rows or None)
+
+
+def _table(book, st, ctx: ReportContext, name: str, frame: pd.DataFrame, cols: list[Col],
+           total: str | None) -> Sheet:
     sheet = Sheet(book, st, name)
-    sheet.block(frame, cols, 0, total)
+    sheet.block(frame, cols, _title(sheet, ctx, name), total)
+    _setup_titled(sheet, cols, frame)
     return sheet
 
 
-def _indicators(sheet: Sheet, frame: pd.DataFrame) -> None:
-    """Money numerators (counted in 分) are written in yuan; counts as counts."""
-    cols = [Col("scope", "范围"), Col("label_zh", "指标"), Col("numerator", "分子", "float"),
-            Col("denominator", "分母", "float"), Col("unit_zh", "计量"), Col("value", "指标值", "pct"),
-            Col("target", "目标值", "pct"), Col("direction_zh", "目标方向"), Col("met", "是否达标", "bool")]
+INDICATORS = [Col("scope_zh", "范围"), Col("label_zh", "指标"), Col("numerator_n", "分子", "int"),
+              Col("numerator_y", "分子（元）", M), Col("denominator_n", "分母", "int"),
+              Col("denominator_y", "分母（元）", M), Col("value", "指标值", "pct"),
+              Col("target", "目标值", "pct"), Col("direction_zh", "目标方向"),
+              Col("met", "是否达标", "bool")]
+
+
+def _indicators(frame: pd.DataFrame, ctx: ReportContext) -> pd.DataFrame:
+    """Counts as integers, money (counted in 分) as yuan, scopes in Chinese (全县 / 医共体名)."""
     if frame.empty:
-        sheet.block(frame, cols, 0, None)
-        return
-    money = frame.get("counted", pd.Series("", index=frame.index)).astype(str).eq("分")
-    f = frame.assign(
-        numerator=frame["numerator"].astype("float64").where(~money, frame["numerator"] / 100),
-        denominator=frame["denominator"].astype("float64").where(~money, frame["denominator"] / 100),
-        unit_zh=frame.get("counted", pd.Series("", index=frame.index)).astype(str)
-        .replace({"分": "元"}),
+        return frame
+    counted = frame.get("counted", pd.Series("", index=frame.index)).astype(str)
+    money = counted.eq("分")
+    num, den = frame["numerator"].astype("float64"), frame["denominator"].astype("float64")
+    scope = frame["scope"].astype(str)
+    return frame.assign(
+        scope_zh=[("全县" if s == "county" else ctx.community_name(s)) for s in scope],
+        numerator_n=num.round().astype("Int64").where(~money), denominator_n=den.round().astype("Int64").where(~money),
+        numerator_y=num.round().astype("Int64").where(money), denominator_y=den.round().astype("Int64").where(money),
         direction_zh=frame.get("direction", pd.Series("", index=frame.index))
         .map({"at_least": "不低于", "below": "低于"}),
         met=frame["met"].astype("boolean") if "met" in frame else pd.NA)
-    sheet.block(f, cols, 0, None)
 
 
-def _reconciliation_cols() -> list[Col]:
+def _reconciliation_cols(ctx: ReportContext) -> list[Col]:
     cols = [Col("unit_id", "单位编码"), Col("unit_name", "单位名称"), Col("community_id", "医共体")]
     for fund in FUNDS:
-        zh = FUND_ZH[fund]
+        zh = fund_zh(fund, ctx.drg)
         cols += [Col(f"{fund}_entitlement", f"{zh}\n应得", M), Col(f"{fund}_prepaid", f"{zh}\n已预付", M),
                  Col(f"{fund}_balance", f"{zh}\n差额", M)]
     return cols + [Col("net", "净结算额\n(+应拨/−应退)", M)]
@@ -177,13 +212,18 @@ def _reconciliation(results: Mapping[str, pd.DataFrame], ctx: ReportContext) -> 
     return wide
 
 
-def _checks(sheet: Sheet, ctx: ReportContext, checks: pd.DataFrame) -> None:
+def _checks(sheet: Sheet, ctx: ReportContext, checks: pd.DataFrame,
+            results: Mapping[str, pd.DataFrame]) -> None:
     problems = problems_frame(list(ctx.problems))
     if not problems.empty:
-        problems = problems.assign(severity_zh=problems["severity"].map(SEVERITY_ZH))
-    row = sheet.block(problems, PROBLEMS, 0, None)
+        problems = problems.assign(severity_zh=problems["severity"].map(SEVERITY_ZH),
+                                   subject=[problem_subject(p, results, ctx)
+                                            for p in problems.itertuples(index=False)])
+    top = _title(sheet, ctx, "校验")
+    row = sheet.block(problems, PROBLEMS, top, None)
+    _setup_titled(sheet, PROBLEMS, problems)
     if problems.empty:
-        put_text(sheet.ws, 0, 0, "问题清单：未发现问题", sheet.st.note)
+        put_text(sheet.ws, top, 0, "问题清单：未发现问题", sheet.st.note)
     if checks is None or checks.empty:
         sheet.block(None, CHECK_SUMMARY, row + 1, None, title="对账恒等式校验（零容差）")
         return
@@ -191,10 +231,41 @@ def _checks(sheet: Sheet, ctx: ReportContext, checks: pd.DataFrame) -> None:
         scopes=("ok", "size"), passed=("ok", "sum")).reset_index()
     summary["ok_zh"] = (summary["scopes"] == summary["passed"]).map({True: "通过", False: "不平"})
     row = sheet.block(summary, CHECK_SUMMARY, row + 1, None, title="对账恒等式校验（零容差）汇总")
-    detail = checks.loc[checks["check"].str.startswith("bureau.") | ~checks["ok"].astype(bool)]
-    detail = detail.assign(ok_zh=detail["ok"].map({True: "通过", False: "不平"}))
+    detail = checks.loc[checks["check"].str.startswith(("bureau.", "flow.")) | ~checks["ok"].astype(bool)]
+    detail = detail.assign(ok_zh=detail["ok"].map({True: "通过", False: "不平"}),
+                           scope=detail["scope"].replace({"county": "全县"}))
     sheet.block(detail, CHECKS, row + 1, None, title="医保基金恒等式明细（逐医共体及全县）")
 
 
-def _overview(sheet: Sheet, results: Mapping[str, pd.DataFrame], ctx: ReportContext) -> None:
-    write_overview(sheet, results, ctx)
+def _overview(sheet: Sheet, results: Mapping[str, pd.DataFrame], ctx: ReportContext,
+              charts: Sheet) -> None:
+    write_overview(sheet, results, ctx, charts)
+
+
+def problem_subject(p, results: Mapping[str, pd.DataFrame], ctx: ReportContext) -> str:
+    """The unit, community or cases a warning is about, by name (校验 names who)."""
+    names = ctx.unit_names()
+    value = str(p.value or "")
+    out = []
+    if value in names:
+        out.append(f"{names[value]}（{value}）")
+    elif value and value in {str(c) for c in ctx.communities["community_id"]}:
+        out.append(f"{ctx.community_name(value)}（{value}）")
+    for cid in ctx.communities["community_id"].astype(str):
+        if not out and f"医共体 {cid}" in str(p.message_zh):
+            out.append(f"{ctx.community_name(cid)}（{cid}）")
+    if p.rule == "dip.extreme_ratio" and value:
+        out.append(_extreme_cases(value, results, ctx))
+    return "；".join(x for x in out if x)
+
+
+def _extreme_cases(unit_id: str, results: Mapping[str, pd.DataFrame], ctx: ReportContext) -> str:
+    cases = results.get("dip_cases")
+    trace = ctx.param_trace.get("dip.extreme_ratio_bound") if ctx.param_trace else None
+    if cases is None or cases.empty or trace is None:
+        return ""
+    mine = cases.loc[(cases["unit_id"].astype(str) == unit_id)
+                     & (cases["ratio"].astype(float) > float(trace.value))]
+    ids = mine["case_id"].astype(str).tolist()
+    shown = "、".join(ids[:20]) + (f" 等 {len(ids)} 例" if len(ids) > 20 else "")
+    return f"病例 {shown}（倍率 " + "、".join(f"{r:.2f}" for r in mine["ratio"].astype(float)[:20]) + "）" if ids else ""

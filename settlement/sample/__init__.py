@@ -4,7 +4,7 @@
 
     communities, fund_budget, units, dip_groups, dip_reference_costs, inpatient_cases,
     outpatient_claims, performance_scores, chronic_enrollees, public_health_workpoints,
-    prepayments, overrun_adjustments
+    prepayments, overrun_adjustments, family_doctor_fees
 
 Scale 1 is a county of 520,000 insured (GT01 300,000; GT02 220,000) with about 90,000
 inpatient cases and 1.5 million outpatient claims; ``scale`` multiplies people, cases,
@@ -17,7 +17,8 @@ The data is calibrated so that GT01 spends ≈ 96 % of its package (surplus, 结
 
 Pipeline (each step its own module and random stream)::
 
-    county → dip → chronic → claims → cases → calibrate → scores → payments → writer
+    county → dip → chronic → claims → cases → family doctor → calibrate → scores → payments
+    → writer
 
 >>> counts = generate(Path("/tmp/sample"), scale=0.01)       # doctest: +SKIP
 >>> counts["inpatient_cases"], counts["outpatient_claims"]  # doctest: +SKIP
@@ -34,6 +35,7 @@ from .chronic import build_enrollees, chronic_enrollees_table
 from .claims import build_claims, outpatient_claims_table
 from .county import build_county, communities_table, fund_budget_table, units_table
 from .dip import build_dip, dip_groups_table, dip_reference_costs_table
+from .family_doctor import family_doctor_fees, family_doctor_fees_table, fees_by_community
 from .payments import overrun_adjustments_table, prepayments_table
 from .scores import performance_scores_table, public_health_workpoints_table, workpoints
 from .writer import write_table
@@ -62,7 +64,8 @@ def generate(out_dir: Path, seed: int = DEFAULT_SEED, scale: float = 1.0,
     enrollees = build_enrollees(seed, county)
     claims = build_claims(seed, county, enrollees, scale)
     cases = build_cases(seed, county, dip, enrollees, scale)
-    calibrate_fund(county, cases, claims)
+    fee_rows, fee_signed, fee_fen = family_doctor_fees(seed, county)
+    calibrate_fund(county, cases, claims, fees_by_community(county, fee_rows, fee_fen))
     wp_rows, wp_points, wp_quality = workpoints(seed, county)
     tables = [
         communities_table(county),
@@ -77,5 +80,6 @@ def generate(out_dir: Path, seed: int = DEFAULT_SEED, scale: float = 1.0,
         public_health_workpoints_table(county, wp_rows, wp_points, wp_quality, seed),
         prepayments_table(seed, county, enrollees, cases, claims, wp_rows, wp_points, wp_quality),
         overrun_adjustments_table(county),
+        family_doctor_fees_table(county, fee_rows, fee_signed, fee_fen),
     ]
     return {table.name: write_table(table, out_dir, fmt) for table in tables}

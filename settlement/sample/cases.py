@@ -31,6 +31,7 @@ from .common import (DAYS_IN_YEAR, PERSONS_PER_COMMUNITY, YEAR_START, Table, ids
                      random_days, split_counts, stream, take, to_fen, whole_yuan)
 from .county import County
 from .dip import DipCatalogue
+from .reimbursement import Terms, build_terms
 from .venues import OTHER, draw_persons, pick_units
 
 CASES_AT_SCALE_1 = 90_000
@@ -66,6 +67,8 @@ class Cases:
     special_points: np.ndarray  # NaN = none
     violation_fen: np.ndarray
     fund_fen: np.ndarray | None = None
+    policy_fen: np.ndarray | None = None
+    terms: Terms | None = None
 
     @property
     def member(self) -> np.ndarray:
@@ -97,13 +100,18 @@ def build_cases(seed: int, county: County, dip: DipCatalogue, enrollees: Enrolle
     violation = np.where((venue <= OTHER) & (rng.random(n) < VIOLATION_SHARE),
                          np.minimum(whole_yuan(rng.uniform(10_000, 300_000, n)), total // 4), 0)
     order = np.lexsort((code, discharge))
-    return Cases(community=community[order], code=code[order], unit_row=unit_row[order],
-                 venue=venue[order], admission=admission[order], discharge=discharge[order],
-                 group=np.where(unmatched, -1, group)[order], ratio=ratio[order],
-                 total_fen=total[order],
-                 base_share=(FUND_SHARE[venue] * rng.uniform(0.92, 1.06, n))[order],
-                 referral=referral[order], childbirth=childbirth[order],
-                 special_points=special[order], violation_fen=violation[order])
+    cases = Cases(community=community[order], code=code[order], unit_row=unit_row[order],
+                  venue=venue[order], admission=admission[order], discharge=discharge[order],
+                  group=np.where(unmatched, -1, group)[order], ratio=ratio[order],
+                  total_fen=total[order],
+                  base_share=(FUND_SHARE[venue] * rng.uniform(0.92, 1.06, n))[order],
+                  referral=referral[order], childbirth=childbirth[order],
+                  special_points=special[order], violation_fen=violation[order])
+    person_sorted = cases.code - (cases.community + 1) * PERSONS_PER_COMMUNITY
+    cases.terms = build_terms(seed, county, cases.community, person_sorted, cases.venue,
+                              cases.unit_row, cases.referral, inpatient=True)
+    cases.referral = cases.terms.referral
+    return cases
 
 
 def _maternity(county: County) -> np.ndarray:
@@ -209,4 +217,12 @@ def inpatient_cases_table(county: County, dip: DipCatalogue, cases: Cases) -> Ta
             .add("referral", "bool", cases.referral)
             .add("childbirth", "bool", cases.childbirth)
             .add("special_points", "float", cases.special_points)
-            .add("violation_deduction", "money", cases.violation_fen))
+            .add("violation_deduction", "money", cases.violation_fen)
+            .add("policy_cost", "money", cases.policy_fen)
+            .add("deductible", "money", cases.terms.applied_deductible)
+            .add("reimbursement_ratio", "float", cases.terms.applied_bp / 10_000)
+            .add("referral_from_unit_id", "id", take(county.unit_id,
+                                                     np.maximum(cases.terms.referral_from, 0),
+                                                     null=cases.terms.referral_from < 0))
+            .add("emergency", "bool", cases.terms.emergency)
+            .add("registered_residence_elsewhere", "bool", cases.terms.residence))

@@ -25,6 +25,7 @@ from .chronic import Enrollees
 from .common import (PERSONS_PER_COMMUNITY, YEAR_START, Table, ids, person_ids, random_days,
                      split_counts, stream, take, to_fen)
 from .county import County
+from .reimbursement import Terms, build_terms, pay
 from .venues import draw_persons, pick_units
 
 CLAIMS_AT_SCALE_1 = 1_500_000
@@ -60,6 +61,9 @@ class Claims:
     claim_type: np.ndarray  # index into CLAIM_TYPES
     total_fen: np.ndarray
     fund_fen: np.ndarray
+    venue: np.ndarray | None = None
+    policy_fen: np.ndarray | None = None
+    terms: Terms | None = None
 
 
 def build_claims(seed: int, county: County, enrollees: Enrollees, scale: float) -> Claims:
@@ -92,9 +96,22 @@ def build_claims(seed: int, county: County, enrollees: Enrollees, scale: float) 
     code = (community + 1) * PERSONS_PER_COMMUNITY + person
     day = (date - YEAR_START).astype(np.int64)
     order = np.argsort(((day * 4 + claim_type) << 32) | code, kind="stable")  # date, type, person
-    return Claims(community=community[order], code=code[order], unit_row=unit_row[order],
-                  date=date[order], claim_type=claim_type[order], total_fen=total[order],
-                  fund_fen=fund[order])
+    claims = Claims(community=community[order], code=code[order], unit_row=unit_row[order],
+                    date=date[order], claim_type=claim_type[order], total_fen=total[order],
+                    fund_fen=fund[order], venue=venue[order])
+    _apply_terms(seed, county, claims)
+    return claims
+
+
+def _apply_terms(seed: int, county: County, claims: Claims) -> None:
+    """Policy cost from the drawn fund share and the expected ratio; fund from the applied
+    terms (:mod:`reimbursement`): policy_cost = min(total, ⌈fund × 10,000 ÷ ratio_bp⌉)."""
+    person = claims.code - (claims.community + 1) * PERSONS_PER_COMMUNITY
+    terms = build_terms(seed, county, claims.community, person, claims.venue, claims.unit_row,
+                        np.zeros(len(person), bool), inpatient=False)
+    policy = np.minimum(claims.total_fen, -(-claims.fund_fen * 10_000 // terms.expected_bp))
+    claims.policy_fen, claims.terms = policy, terms
+    claims.fund_fen = pay(policy, terms.applied_deductible, terms.applied_bp)
 
 
 def _enrollee_claims(rng: np.random.Generator, enrollees: Enrollees, n: int,
@@ -131,4 +148,13 @@ def outpatient_claims_table(county: County, claims: Claims) -> Table:
             .add("service_date", "date", claims.date)
             .add("claim_type", "id", take(list(CLAIM_TYPES), claims.claim_type))
             .add("total_cost", "money", claims.total_fen)
-            .add("fund_paid", "money", claims.fund_fen))
+            .add("fund_paid", "money", claims.fund_fen)
+            .add("policy_cost", "money", claims.policy_fen)
+            .add("deductible", "money", claims.terms.applied_deductible)
+            .add("reimbursement_ratio", "float", claims.terms.applied_bp / 10_000)
+            .add("referral", "bool", claims.terms.referral)
+            .add("referral_from_unit_id", "id", take(county.unit_id,
+                                                     np.maximum(claims.terms.referral_from, 0),
+                                                     null=claims.terms.referral_from < 0))
+            .add("emergency", "bool", claims.terms.emergency)
+            .add("registered_residence_elsewhere", "bool", claims.terms.residence))

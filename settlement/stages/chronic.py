@@ -23,6 +23,10 @@ Budget (包干预算)
     budget_c = Σ person-months × annual / 12, summed exactly and rounded half up to the fen
     **once per community**. 1,000 full-year enrolees at 3,700, 600 of them signed (+100):
     12 × (1,000 × 3,700 + 600 × 100) / 12 = 3,760,000.00.
+    A standard (or the signed bonus) changing inside the year is priced by person-days
+    (:func:`priced_units`): one full-year enrolee at 3,700 until 30 June and 4,065 from
+    1 July → 6 × 3,700 / 12 + 6 × 4,065 / 12 = 3,882.50; a change on 16 July splits July
+    15 : 16 by its days.
 
 Spend (包干支出)
     Every fund-payable amount of an enrolled person dated inside their period (inpatient by
@@ -74,6 +78,7 @@ from settlement.money import fen_of, yuan_display
 from settlement.params import ChronicParams
 from settlement.problems import Problem
 from settlement.rules import corridor_share, describe_rule, score_coefficient_exact
+from settlement.wording import plain_number  # 88, not 88.0000 (H7, issue 12)
 
 SETTLEMENT_COLUMNS = ["community_id", "enrollees", "person_months", "budget", "spend", "balance",
                       "retained", "fund_share", "community_share", "surplus_returned",
@@ -143,12 +148,9 @@ def enrolment(enrollees: pd.DataFrame, params: ChronicParams, year: int) -> pd.D
     else:
         pm_units = (days * (lcm // lengths)).sum(axis=1)
 
-    annual = np.zeros(len(e), dtype="int64")
-    for tier in sorted(params.standards, key=lambda t: t.min_diseases):  # a handful of tiers
-        annual = np.where(n_diseases.to_numpy() >= tier.min_diseases, fen_of(tier.annual_standard),
-                          annual)
     signed = e["family_doctor_signed"].fillna(False).astype(bool).to_numpy()
-    annual = (annual + signed * fen_of(params.signed_bonus)) * enrolled
+    annual = annual_standard(n_diseases.to_numpy(), signed, params.standards,
+                             params.signed_bonus) * enrolled
     return pd.DataFrame({
         "person_id": e["person_id"].astype("string"),
         "community_id": e["community_id"].astype("string"),
@@ -160,6 +162,47 @@ def enrolment(enrollees: pd.DataFrame, params: ChronicParams, year: int) -> pd.D
         "pm_units": pm_units.astype("int64"), "person_months": pm_units / lcm,
         "annual_standard": annual.astype("int64"),
     }).astype({"period_start": "datetime64[ns]", "period_end": "datetime64[ns]"})
+
+
+def annual_standard(n_diseases: np.ndarray, signed: np.ndarray, standards, bonus) -> np.ndarray:
+    """Fen per person-year: the tier of the highest ``min_diseases`` reached, + the signed bonus."""
+    annual = np.zeros(len(n_diseases), dtype="int64")
+    for tier in sorted(standards, key=lambda t: t.min_diseases):  # a handful of tiers
+        annual = np.where(n_diseases >= tier.min_diseases, fen_of(tier.annual_standard), annual)
+    return annual + signed * fen_of(bonus)
+
+
+def priced_units(roster: pd.DataFrame, params: ChronicParams, year: int,
+                 segments: list[tuple] | None = None) -> pd.DataFrame:
+    """Enrolled person-month units per (enrolee, period of one standard), with that standard.
+
+    ``segments``: (first day, last day, standards, signed_bonus) covering the year when the
+    standards change inside it (person-days: each day is priced at the standard in force that
+    day); None = one standard for the year. A month straddling a change is split by its days
+    (a whole month under ``whole_months`` still counts 1 in all). Σ over the periods of an
+    enrolee's units == its ``pm_units``. Returns community_id, annual_standard, pm_units.
+    """
+    mine = roster[roster["status"] == "enrolled"]
+    if not segments or len(segments) == 1:
+        return mine[["community_id", "annual_standard", "pm_units"]]
+    first, lengths, lcm = month_grid(year)
+    start, end = _days(mine["period_start"]), _days(mine["period_end"])
+    whole = _days_per_month(start, end, first, lengths)
+    full = (whole == lengths) if params.person_month_rule == "whole_months" else None
+    parts = []
+    for a, b, standards, bonus in segments:  # a change or two in a year
+        lo = np.maximum(start, np.datetime64(a, "D"))
+        hi = np.minimum(end, np.datetime64(b, "D"))
+        days = np.where((hi >= lo)[:, None], _days_per_month(lo, hi, first, lengths), 0)
+        if full is not None:
+            days = days * full
+        annual = annual_standard(mine["n_diseases"].to_numpy(), mine["signed"].to_numpy(),
+                                 standards, bonus)
+        parts.append(pd.DataFrame({"community_id": mine["community_id"].to_numpy(),
+                                   "annual_standard": annual,
+                                   "pm_units": (days * (lcm // lengths)).sum(axis=1)}))
+    return pd.concat(parts, ignore_index=True).astype({"pm_units": "int64",
+                                                      "annual_standard": "int64"})
 
 
 def _days(values: pd.Series) -> np.ndarray:
@@ -177,7 +220,11 @@ def _days_per_month(start, end, first, lengths) -> np.ndarray:
 
 
 def community_budgets(enrolled: pd.DataFrame, year: int) -> pd.Series:
-    """Budget in fen per community: Σ pm_units × annual fen ÷ (12 L), rounded half up once."""
+    """Budget in fen per community: Σ pm_units × annual fen ÷ (12 L), rounded half up once.
+
+    ``enrolled``: community_id, annual_standard, pm_units (a row per enrolee, or per enrolee
+    and period of one standard: :func:`priced_units`).
+    """
     _, _, lcm = month_grid(year)
     groups = enrolled.groupby(["community_id", "annual_standard"])["pm_units"].sum()
     exact: dict[str, int] = {}
@@ -285,8 +332,12 @@ def settle_chronic(*, enrollees: pd.DataFrame | None, inpatient_cases: pd.DataFr
                    outpatient_claims: pd.DataFrame, units: pd.DataFrame,
                    performance_scores: pd.DataFrame, params: ChronicParams, year: int,
                    communities: pd.DataFrame | None = None,
-                   dip_cases: pd.DataFrame | None = None) -> ChronicResult:
-    """Chronic capitation of ``year``: enrolment → budget, spend → corridor → managing units."""
+                   dip_cases: pd.DataFrame | None = None,
+                   standard_segments: list[tuple] | None = None) -> ChronicResult:
+    """Chronic capitation of ``year``: enrolment → budget, spend → corridor → managing units.
+
+    ``standard_segments``: see :func:`priced_units` (standards changing inside the year).
+    """
     problems: list[Problem] = []
     ids = [] if communities is None else communities["community_id"].astype("string").tolist()
     if not params.enabled or enrollees is None:
@@ -300,11 +351,16 @@ def settle_chronic(*, enrollees: pd.DataFrame | None, inpatient_cases: pd.DataFr
     items = cohort_spend(enrolled, inpatient_cases, outpatient_claims, units, dip_cases)
     problems += _spend_warnings(items, dip_cases)
     ids = sorted(set(ids) | set(enrolled["community_id"]))
-    budget = community_budgets(enrolled, year).reindex(ids, fill_value=0)
+    priced = priced_units(roster, params, year, standard_segments)
+    budget = community_budgets(priced, year).reindex(ids, fill_value=0)
     lines = items.groupby(["community_id", "line"])["amount"].sum()
     lines = (lines.unstack(fill_value=0) if len(lines) else pd.DataFrame(index=ids))
     lines = lines.reindex(index=ids, columns=list(SPEND_LINES), fill_value=0).astype("int64")
     rows = [_community_row(c, enrolled, budget[c], lines.loc[c], params) for c in ids]
+    if standard_segments and len(standard_segments) > 1:  # say how a mid-year change was priced
+        since = "、".join(a.isoformat() for a, *_ in standard_segments[1:])
+        for row in rows:
+            row["explanation"] += f"；包干标准自 {since} 起调整，按纳入人天分段计价"
     settlement = pd.DataFrame(rows, columns=SETTLEMENT_COLUMNS)
     unit_frames = [_distribute(r, enrolled, performance_scores, params, problems) for r in rows]
     units_out = pd.concat(unit_frames, ignore_index=True) if unit_frames else _frame(UNIT_COLUMNS)
@@ -334,7 +390,7 @@ def _community_row(community: str, enrolled: pd.DataFrame, budget: int, lines: p
         how = (f"超支 {yuan_display(-balance)} 元，按超支分段基金分担 "
                f"{yuan_display(share.shared)} 元，医共体承担 {yuan_display(-balance - share.shared)} 元")
     row["explanation"] = (
-        f"预算 = Σ人月数 {row['person_months']:.4f} × 月标准（年标准÷12，按病种数分档，签约加付）"
+        f"预算 = Σ人月数 {plain_number(row['person_months'])} × 月标准（年标准÷12，按病种数分档，签约加付）"
         f" = {yuan_display(budget)} 元；支出 = 纳入期内基金支付（不含生育住院）"
         f" {yuan_display(spend)} 元；{how}")
     return row
@@ -383,7 +439,7 @@ def _distribute(row: dict, enrolled: pd.DataFrame, scores: pd.DataFrame, params:
         "surplus_share": np.clip(parts, 0, None), "overrun_share": np.clip(-parts, 0, None),
         "net": parts.astype("int64"),
         "explanation": [
-            f"人月数 {m:,.4f} × 质量系数 {float(c):g}（考核得分 {s:g}，{rule}）；医共体慢病包干"
+            f"人月数 {plain_number(m)} × 质量系数 {float(c):g}（考核得分 {s:g}，{rule}）；医共体慢病包干"
             f"{'结余留用' if amount >= 0 else '超支自担'} {yuan_display(abs(amount))} 元"
             f"按{basis}分配 → {yuan_display(int(x))} 元"
             for m, c, s, x in zip(per_unit["person_months"], coef, score, parts)]})

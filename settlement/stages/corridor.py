@@ -1,6 +1,14 @@
 """Surplus retained, reasonable overrun shared (结余留用、合理超支分担, DOMAIN §2.3).
 
-For each community, ``balance = package − expenditure``.
+For each community, ``balance = package − expenditure``, and the expenditure columns shown
+beside the total add up to it exactly::
+
+    expenditure = expenditure_dip + expenditure_dip_rounding + expenditure_external
+                + expenditure_outpatient + expenditure_other
+
+(``expenditure_dip_rounding``: the member units' DIP settlement, rounded once per unit, minus
+the Σ of their cases rounded one by one — a few fen, its own named line, never hidden;
+``expenditure_other`` is signed: the chronic cohort's carve-out lines are negative).
 
 **Surplus** (balance > 0): the surplus corridor's bands (measured as a share of the
 package) give what the community may keep; that is scaled by the community's assessment
@@ -39,10 +47,10 @@ from settlement.rules import (corridor_share, describe_corridor_share, describe_
                               percent_of, rate_text, score_coefficient_exact)
 from settlement.stages.expenditure import EXPENDITURE_COLUMNS, LINE_LABELS
 
-SETTLEMENT_COLUMNS = [  # CONTRACT.md community_settlement, then the working
+SETTLEMENT_COLUMNS = [  # CONTRACT.md community_settlement (+ the DIP rounding line), then the working
     "community_id", "financing", "available", "reserve", "package", "expenditure_dip",
-    "expenditure_external", "expenditure_outpatient", "expenditure_other", "expenditure",
-    "balance", "surplus_retained", "surplus_returned", "overrun_fund_share",
+    "expenditure_dip_rounding", "expenditure_external", "expenditure_outpatient",
+    "expenditure_other", "expenditure", "balance", "surplus_retained", "surplus_returned", "overrun_fund_share",
     "overrun_community_share", "community_score", "community_coefficient",
 ]
 WORKING_COLUMNS = [

@@ -38,6 +38,7 @@ from settlement.stages.dip_ledger import (
 )
 from settlement.stages.dip_codes import Factorized, executor
 from settlement.stages.dip_scan import aggregate, case_frame, case_ids
+from settlement.stages.dip_dated import period_of
 from settlement.stages.dip_scoring import CLASSES, CaseScores, score_cases
 from settlement.stages.dip_settle import (
     PointValue, dip_prepaid, points_decimal, price_groups, settle_units, settlement_point_value,
@@ -71,18 +72,22 @@ def settle_dip(cases: pd.DataFrame, units: pd.DataFrame, groups: pd.DataFrame,
                reference_costs: pd.DataFrame, performance_scores: pd.DataFrame,
                prepayments: pd.DataFrame | None, params: DipParams, *,
                source: Callable[[str], str] | None = None,
-               explain: Literal["rule", "full", "none"] = "rule") -> DipResult:
+               explain: Literal["rule", "full", "none"] = "rule",
+               dated: list[tuple] | None = None) -> DipResult:
     """Settle the year's inpatient cases by DIP (or DRG). Pure: frames + params → result.
 
     ``source`` (e.g. ``resolved.source``) adds parameter references to the ledger text.
     ``explain``: the per-case ``explanation`` column — ``rule`` (categorical: class, bounds,
     formula, coefficient and source; the case's numbers are in its own columns), ``full`` (one
     sentence with the case's numbers, see :func:`explain_cases`), or ``none``.
+    ``dated``: (first day, last day, DipParams) when case-scoring parameters change inside the
+    year (``Resolved.section_segments("dip")``): each case is scored by its discharge date's.
     """
     with executor(len(cases)) as pool:  # 2 cores: Arrow and numpy release the GIL
         s, dip_cases, pv, problems = _score_and_list(cases, units, groups, reference_costs,
-                                                     params, pool)
-        explanation = (pool.submit(EXPLAIN[explain], dip_cases, params)
+                                                     params, pool, dated)
+        explanation = (pool.submit(_explain, EXPLAIN[explain], dip_cases, params, dated,
+                                   cases["discharge_date"].iloc[s.rows])
                        if explain != "none" else None)
         by_unit, by_community = scan(s, dip_cases, units)
         communities = community_frame(by_community, pv, s.decimals)
@@ -99,14 +104,29 @@ def settle_dip(cases: pd.DataFrame, units: pd.DataFrame, groups: pd.DataFrame,
                      build_ledger(summary, params, source), summary, problems)
 
 
-def _score_and_list(cases, units, groups, reference_costs, params, pool):
+def _explain(explain_fn, dip_cases: pd.DataFrame, params: DipParams, dated: list[tuple] | None,
+             discharge: pd.Series):
+    """Case explanations; with mid-year parameters, each case by its discharge period's."""
+    if not dated or len(dated) == 1:
+        return explain_fn(dip_cases, params)
+    which = period_of(discharge, dated)
+    out = np.empty(len(dip_cases), dtype=object)
+    for k, (first, last, period_params) in enumerate(dated):  # a change or two in a year
+        rows = np.flatnonzero(which == k)
+        if len(rows):
+            text = np.asarray(explain_fn(dip_cases.iloc[rows], period_params), dtype=object)
+            out[rows] = text + f"（{first.isoformat()} 至 {last.isoformat()} 出院适用的参数）"
+    return pd.Categorical(out)
+
+
+def _score_and_list(cases, units, groups, reference_costs, params, pool, dated=None):
     """Score the cases, fix the point value and build the case list (string work on ``pool``)."""
     unit = pool.submit(Factorized.of, cases["unit_id"])
     group = Factorized.of(cases["dip_group"])
     unit = unit.result()
     community = pool.submit(Factorized.of, cases["community_id"])  # awaited in case_frame
     s = score_cases(cases, units, groups, reference_costs, params,
-                    {"unit_id": unit, "dip_group": group})
+                    {"unit_id": unit, "dip_group": group}, dated)
     ids = pool.submit(case_ids, cases, s.rows)
     pv, problems = settlement_point_value(points_decimal(int(s.point_units.sum()), s.decimals),
                                           params)

@@ -31,6 +31,7 @@ import pandas as pd
 from settlement.money import fen_of, yuan_display
 from settlement.params import DipParams
 from settlement.stages.dip_settle import PointValue
+from settlement.wording import ENUM_ZH  # option codes in Chinese (H7, issue 12)
 
 LEDGER_COLUMNS = ["section", "line", "label_zh", "amount", "explanation"]
 
@@ -85,24 +86,25 @@ def build_ledger(s: DipSummary, params: DipParams, source=None) -> pd.DataFrame:
     y = yuan_display
     rows = [
         ("pool", "dip_pool", "DIP 住院统筹基金预算折算总额", s.dip_pool,
-         f"基金预算 {params.fund_budget} 元 ÷ 报销比例 {params.reimbursement_ratio}"
+         f"基金预算 {params.fund_budget:,.2f} 元 ÷ 报销比例 {params.reimbursement_ratio}"
          f"{ref('dip.fund_budget')}"),
         ("pool", "units_gross", "成员单位分值金额合计", -u["gross_value"],
          f"Σ 各成员单位（分值 × 结算点值 {pv.settlement}，各单位一次取整到分）"),
         ("pool", "point_value_difference", PV_DIFFERENCE_ZH[pv.method], -s.point_value_difference,
-         f"预算折算总额 {y(s.dip_pool)} − 总分值 {pv.total_points} × 结算点值 {pv.settlement}"
+         f"预算折算总额 {y(s.dip_pool)} − 总分值 {float(pv.total_points):,.4f} × 结算点值 {pv.settlement}"
          f"（{y(s.money_at_point_value)}）"),
         ("pool", "unit_rounding", "成员单位取整尾差", -s.unit_rounding,
          f"总分值 × 结算点值 {y(s.money_at_point_value)} − 各单位取整后合计 {y(u['gross_value'])}"),
         ("units", "units_gross", "成员单位分值金额合计", u["gross_value"], "Σ 分值 × 结算点值"),
         ("units", "at_cost", "未入组病例按基金实际支付", u["at_cost"],
-         f"未入组病例处理：{params.unmatched_policy}{ref('dip.unmatched_policy')}"),
+         f"未入组病例处理：{ENUM_ZH.get(params.unmatched_policy, params.unmatched_policy)}"
+         f"{ref('dip.unmatched_policy')}"),
         ("units", "self_pay", "减：个人负担", -u["self_pay"], "Σ 计分病例个人负担"),
         ("units", "violation_deduction", "减：违规扣款", -u["violation_deduction"], "Σ 违规扣款"),
         ("units", "withheld", "减：预留质量保证金", -u["withheld"],
          f"基金应付 × {params.quality_withhold_rate}{ref('dip.quality_withhold_rate')}"),
         ("units", "returned", "加：返还质量保证金", u["returned"], "预留额 × 考核得分折算系数"),
-        ("units", "prepaid", "减：月度预结算已支付", -u["prepaid"], "Σ 预付款（资金类别 dip）"),
+        ("units", "prepaid", "减：月度预结算已支付", -u["prepaid"], "医保局按月预结算已支付合计"),
         ("units", "balance", "年度清算应补（负数为应退）", -u["balance"],
          "基金实付 − 月度预结算已支付"),
         ("budget", "gross_value_budget", "按预算点值计算的分值金额", u["gross_value_budget"],

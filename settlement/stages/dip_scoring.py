@@ -40,6 +40,7 @@ import pandas as pd
 from settlement.params import DipParams
 from settlement.problems import Problem
 from settlement.stages.dip_codes import Factorized, column, factorize_columns, lookup
+from settlement.stages.finite import nonfinite_problems, points_limit
 
 CLASSES = ("normal", "low", "high", "special", "unmatched")
 NORMAL, LOW, HIGH, SPECIAL, UNMATCHED = range(5)
@@ -186,10 +187,14 @@ def catalogue(units: pd.DataFrame, groups: pd.DataFrame, refs: pd.DataFrame,
 
 def score_cases(cases: pd.DataFrame, units: pd.DataFrame, groups: pd.DataFrame,
                 refs: pd.DataFrame, params: DipParams,
-                codes: Mapping[str, Factorized] | None = None) -> CaseScores:
+                codes: Mapping[str, Factorized] | None = None,
+                dated: list[tuple] | None = None) -> CaseScores:
     """Score every case treated at a member unit; see the module docstring.
 
     ``codes``: the ``unit_id`` and ``dip_group`` columns already factorised (optional).
+    ``dated``: (first day, last day, DipParams) when scoring parameters change inside the year
+    (``Resolved.section_segments("dip")``): each case is scored by the parameters in force on
+    its discharge date (:func:`score_by_discharge_date`).
     """
     codes = codes or factorize_columns(cases, ("unit_id", "dip_group"))
     cat, problems = catalogue(units, groups, refs, params)
@@ -200,12 +205,26 @@ def score_cases(cases: pd.DataFrame, units: pd.DataFrame, groups: pd.DataFrame,
     u, g = unit_all[rows], codes["dip_group"].positions_in(groups["group_code"])[rows]
     n = len(rows)
     special = column(cases, "special_points", np.nan)[rows]
-    out = score_block(u, g, cases["total_cost"].to_numpy()[rows], special, cat, params)
+    cost = cases["total_cost"].to_numpy()[rows]
+    if dated and len(dated) > 1:
+        from settlement.stages.dip_dated import score_by_discharge_date  # it builds on this module
+
+        out, more = score_by_discharge_date(u, g, cost, special, cases["discharge_date"].iloc[rows],
+                                            units, groups, refs, dated)
+        problems += [p for p in more if p not in problems]
+    else:
+        out = score_block(u, g, cost, special, cat, params)
     special_rows, unmatched_rows = out.special_rows, out.unmatched_rows
     given = codes["dip_group"].codes[rows[unmatched_rows]]
     reason, settle = unmatched_settlement(unmatched_rows, g, given, n, params)
     problems += _data_problems(cases, rows, unmatched_rows, reason, cat.levels,
                                cat.unit_level[u[unmatched_rows]])
+    bad = rows[out.nonfinite_rows]
+    problems += nonfinite_problems(
+        "dip.points_not_finite", "inpatient_cases", "病例分值", "case points",
+        cases.index[bad], out.nonfinite_points,
+        "special_points" if np.isin(out.nonfinite_rows, special_rows).all() else "",
+        cases["case_id"].astype(str).iloc[bad])
     return CaseScores(rows=rows, unit_pos=u, case_class=out.case_class, ratio=out.ratio,
                       base_score=out.base_score, coefficient=out.coefficient,
                       coef_source=out.coef_source, point_units=out.point_units,
@@ -228,11 +247,16 @@ class Block:
     review: np.ndarray  # bool
     special_rows: np.ndarray  # positions of the special cases
     unmatched_rows: np.ndarray  # positions of the unmatched cases (not special)
+    nonfinite_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="int64"))
+    nonfinite_points: np.ndarray = field(default_factory=lambda: np.zeros(0))  # as computed
 
 
 def score_block(unit: np.ndarray, group: np.ndarray, cost: np.ndarray, special: np.ndarray,
-                cat: Catalogue, params: DipParams) -> Block:
-    """Score cases given their unit and group positions, total cost (fen) and approved points."""
+                cat: Catalogue, params: DipParams, n_all: int | None = None) -> Block:
+    """Score cases given their unit and group positions, total cost (fen) and approved points.
+
+    ``n_all``: the number of cases summed with these (for the int64 limit; default: these).
+    """
     bounds = active_bounds(params)
     ref = cat.refs[group * (len(cat.levels) + 1) + cat.unit_level[unit]]  # −k: the NaN sink
     ratio = cost / ref
@@ -260,10 +284,16 @@ def score_block(unit: np.ndarray, group: np.ndarray, cost: np.ndarray, special: 
     coefficient[unmatched] = np.nan
     review = ratio > float(bounds.extreme)
     review[specials] = False
-    # NaN points only where a level has no coefficient (an error problem): they count 0
+    # NaN points where a level has no coefficient (an error problem) count 0; so do points
+    # that are ±inf or too large for an exact int64 sum (an error problem: finite.py)
+    limit = points_limit(params.case_points_decimals, n_all or len(points))
+    nonfinite = np.flatnonzero(np.isinf(points) | (np.abs(points) >= limit)
+                               | (np.isnan(points) & ~np.isnan(coefficient)))
+    nonfinite_points = points[nonfinite].copy()
+    points[nonfinite] = 0.0
     point_units = round_points(np.nan_to_num(points, copy=False), params.case_points_decimals)
     return Block(case_class, ratio, score, coefficient, coef_source, point_units, review,
-                 specials, unmatched)
+                 specials, unmatched, nonfinite, nonfinite_points)
 
 
 def _at(positions: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:

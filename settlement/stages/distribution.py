@@ -35,11 +35,12 @@ from fractions import Fraction
 
 import pandas as pd
 
-from settlement.allocate import allocate
-from settlement.money import mul_fen, yuan_display
+from settlement.allocate import AllocationError, allocate, share_floor
+from settlement.money import yuan_display
 from settlement.params import DistributionParams, Tier
 from settlement.problems import Problem
 from settlement.rules import describe_rule, rate_text, score_coefficient_exact
+from settlement.stages.finite import bad_values, nonfinite_problems
 
 DISTRIBUTION_COLUMNS = [  # CONTRACT.md unit_distribution, then the working
     "unit_id", "community_id", "tier", "weight", "performance_coefficient", "surplus_share",
@@ -129,6 +130,7 @@ def _unit_table(units: pd.DataFrame, scores: pd.DataFrame, params: DistributionP
         t[name] = _measure(t, measures, name)
     _check_measures(t, measures, params, problems)
     t["base_value"] = [row[base] for row, base in zip(t.to_dict("records"), t["base_measure"])]
+    _finite_base(t, problems)
     unit_scores = scores.loc[scores["entity_type"] == "unit"]
     t["score"] = t["unit_id"].map(dict(zip(unit_scores["entity_id"].astype(str),
                                            unit_scores["score"]))).astype("float64")
@@ -148,6 +150,17 @@ def _unit_table(units: pd.DataFrame, scores: pd.DataFrame, params: DistributionP
     t["_order"] = t["tier"].map(order).fillna(len(order))
     t = t.sort_values(["community_id", "_order", "unit_id"], kind="stable")
     return t.drop(columns="_order").reset_index(drop=True)
+
+
+def _finite_base(t: pd.DataFrame, problems: list[Problem]) -> None:
+    """A base measure that is NaN, ±inf or beyond int64 weighs 0, with an error problem."""
+    bad = bad_values(pd.to_numeric(t["base_value"], errors="coerce").to_numpy(dtype="float64"))
+    if bad.any():
+        problems += nonfinite_problems("distribution.weight_not_finite", "unit_distribution",
+                                       "分配基数", "distribution base measure", [None] * int(bad.sum()),
+                                       t.loc[bad, "base_value"], "base_value",
+                                       t.loc[bad, "unit_id"])
+        t.loc[bad, "base_value"] = 0
 
 
 def _tier_of(params: DistributionParams, problems: list[Problem]) -> dict[str, str]:
@@ -194,8 +207,12 @@ def _split(amount: int, members: pd.DataFrame, params: DistributionParams, what:
         if amount and not tiers:
             _error(problems, cid, f"医共体 {cid} 没有可参与分配的成员单位，{what} {yuan_display(amount)} 无法分配")
         return shares, pools, texts
-    tier_amounts = allocate(amount, pd.Series({t.tier: t.ratio for t in tiers}),
-                            floors=_floors(amount, tiers))
+    try:
+        tier_amounts = allocate(amount, pd.Series({t.tier: t.ratio for t in tiers}),
+                                floors=_floors(amount, tiers))
+    except AllocationError as exc:  # floors rounded up to the fen cannot all be met
+        _error(problems, cid, f"医共体 {cid} {what} {yuan_display(amount)} 无法按层级保底分配：{exc}")
+        return shares, pools, texts
     ratio = " : ".join(_num(t.ratio) for t in tiers)
     floors = "".join(f"，{t.label_zh}保底 {rate_text(t.floor_share)}" for t in tiers
                      if t.floor_share is not None)
@@ -244,7 +261,8 @@ def _split_overrun(amount: int, members: pd.DataFrame, params: DistributionParam
 
 
 def _floors(amount: int, tiers: list[Tier]) -> pd.Series | None:
-    floors = {t.tier: mul_fen(amount, t.floor_share) for t in tiers if t.floor_share is not None}
+    floors = {t.tier: share_floor(amount, t.floor_share) for t in tiers
+              if t.floor_share is not None}
     return pd.Series(floors, dtype="object") if floors else None
 
 
@@ -275,7 +293,7 @@ def _num(value) -> str:
     d = Decimal(str(value))
     if d == d.to_integral_value():
         return f"{int(d):,}"
-    return format(d.normalize(), "f")
+    return format(d.normalize(), ",f")  # thousands separators (H7, issue 12)
 
 
 def _error(problems: list[Problem], cid: str, zh: str) -> None:

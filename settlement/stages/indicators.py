@@ -48,6 +48,7 @@ from settlement.params import IndicatorParams
 from settlement.problems import Problem
 from settlement.stages.chronic import cohort_spend
 from settlement.stages.dip_codes import Factorized, lookup
+from settlement.stages.indicator_measures import extra_measures
 
 PRIMARY = ("township_center", "village_clinic")
 COUNTY = "county"
@@ -62,9 +63,42 @@ DEFINITIONS: dict[str, tuple[str, str, str, str]] = {
     "fund_in_county_rate": ("医保基金县域内支出率", "fund_in", "fund_all", "分"),
     "primary_fund_share": ("基层医保基金占比", "fund_primary", "fund_in", "分"),
     "chronic_inpatient_rate": ("慢病包干人员住院率", "chronic_cases", "chronic_enrolled", "人次/人"),
+    # issue 11 §8 (measures in indicator_measures.py)
+    "referral_up_share": ("双向转诊：上转人次占比", "ref_up", "ip_all", "人次"),
+    "referral_down_share": ("双向转诊：下转人次占比", "ref_down", "ip_all", "人次"),
+    "down_referral_rate": ("下转率", "ref_down", "ref_up", "人次"),
+    "inpatient_rate": ("区域住院率（每千参保人）", "ip_all", "insured", "人次/千人"),
+    "inpatient_cost_per_case": ("住院次均费用（元）", "ip_cost", "ip_all", "元/人次"),
+    "outpatient_cost_per_visit": ("门诊次均费用（元）", "op_cost", "op_all", "元/人次"),
+    "inpatient_cost_growth": ("住院次均费用增长率", "ip_matched_cost", "ip_matched_ref", "分"),
+    "average_length_of_stay": ("平均住院日（天）", "stay_days", "ip_all", "天/人次"),
+    "fund_reimbursement_ratio": ("医保实际报销比例", "fund_all", "cost_all", "分"),
+}
+#: value = numerator ÷ denominator × SCALE + OFFSET (default 1 and 0)
+SCALE = {"inpatient_rate": 1000, "inpatient_cost_per_case": Decimal("0.01"),
+         "outpatient_cost_per_visit": Decimal("0.01")}
+OFFSET = {"inpatient_cost_growth": -1}
+DEFINITION_ZH = {
+    "county_visit_rate": "县域内门诊人次与住院人次 ÷ 全部门诊与住院人次",
+    "primary_outpatient_share": "基层医疗卫生机构（乡镇卫生院、村卫生室）门诊人次 ÷ 县域内门诊人次",
+    "county_inpatient_share": "县域内机构住院人次 ÷ 全部住院人次",
+    "cross_province_rate": "省外机构住院人次 ÷ 全部住院人次",
+    "out_of_county_rate": "县外机构住院人次 ÷ 全部住院人次",
+    "fund_in_county_rate": "县域内机构基金支付 ÷ 全部基金支付（住院与门诊）",
+    "primary_fund_share": "基层医疗卫生机构基金支付 ÷ 县域内机构基金支付",
+    "chronic_inpatient_rate": "慢病包干人员包干期内住院人次（不含生育）÷ 包干人数",
+    "referral_up_share": "经转诊且转出机构层级低于收治机构（村 < 乡 < 县 < 县外）的住院人次 ÷ 全部住院人次",
+    "referral_down_share": "经转诊且转出机构层级高于收治机构的住院人次 ÷ 全部住院人次",
+    "down_referral_rate": "下转住院人次 ÷ 上转住院人次",
+    "inpatient_rate": "参保人住院人次 ÷ 参保人数 × 1,000",
+    "inpatient_cost_per_case": "住院医疗总费用 ÷ 住院人次",
+    "outpatient_cost_per_visit": "门诊医疗总费用 ÷ 门诊人次",
+    "inpatient_cost_growth": "成员单位已入组病例医疗总费用 ÷ 同病种同级别上年次均费用之和 − 1（病种结构调整后的增长）",
+    "average_length_of_stay": "出院者占用总床日数（出院日 − 入院日，当日出院计 1 日）÷ 出院人次",
+    "fund_reimbursement_ratio": "基金支付 ÷ 医疗总费用（住院与门诊）",
 }
 TABLE_COLUMNS = ["scope", "indicator", "label_zh", "numerator", "denominator", "value",
-                 "target", "direction", "met", "counted", "points"]
+                 "target", "direction", "met", "counted", "points", "definition_zh"]
 
 
 class IndicatorResult(NamedTuple):
@@ -74,7 +108,8 @@ class IndicatorResult(NamedTuple):
 
 
 def measures(inpatient_cases: pd.DataFrame, outpatient_claims: pd.DataFrame, units: pd.DataFrame,
-             enrolment: pd.DataFrame | None = None) -> pd.DataFrame:
+             enrolment: pd.DataFrame | None = None, communities: pd.DataFrame | None = None,
+             reference_costs: pd.DataFrame | None = None) -> pd.DataFrame:
     """The counts and fen sums behind the indicators, one row per community plus ``county``."""
     ip = _sums(inpatient_cases, units)
     op = _sums(outpatient_claims, units)
@@ -99,7 +134,9 @@ def measures(inpatient_cases: pd.DataFrame, outpatient_claims: pd.DataFrame, uni
     per["visits_in"] = per["ip_in"] + per["op_in"]
     per.loc[COUNTY] = per.sum()
     per.index = per.index.astype("string").rename("scope")
-    return per
+    extra = extra_measures(inpatient_cases, outpatient_claims, units, communities, reference_costs)
+    ids = per.index.union(extra.index)
+    return per.reindex(ids, fill_value=0).join(extra.reindex(ids, fill_value=0)).astype("int64")
 
 
 def _sums(claims: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:
@@ -142,18 +179,20 @@ def _sums(claims: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:
 def compute_indicators(*, inpatient_cases: pd.DataFrame, outpatient_claims: pd.DataFrame,
                        units: pd.DataFrame, params: IndicatorParams,
                        communities: pd.DataFrame | None = None,
-                       enrolment: pd.DataFrame | None = None) -> IndicatorResult:
+                       enrolment: pd.DataFrame | None = None,
+                       reference_costs: pd.DataFrame | None = None) -> IndicatorResult:
     """The ``indicators`` table (every community, then ``county``) and the rubric scores."""
     problems = [Problem("indicators.unknown_target", "warning", "config",
                         f"指标目标值中的 `{code}` 不是已知指标，已忽略",
                         f"unknown indicator code `{code}` in indicators.targets", value=code)
                 for code in params.targets if code not in DEFINITIONS]
-    per = measures(inpatient_cases, outpatient_claims, units, enrolment)
+    per = measures(inpatient_cases, outpatient_claims, units, enrolment, communities,
+                   reference_costs)
     if communities is not None:
         ids = sorted(set(communities["community_id"].astype(str)) | set(per.index) - {COUNTY})
         per = per.reindex(ids + [COUNTY], fill_value=0)
     frames = []
-    for code, (label, num, den, counted) in DEFINITIONS.items():  # eight indicators
+    for code, (label, num, den, counted) in DEFINITIONS.items():  # seventeen indicators
         target = params.targets.get(code)
         frames.append(pd.DataFrame({
             "scope": per.index, "indicator": code, "label_zh": label,
@@ -161,8 +200,11 @@ def compute_indicators(*, inpatient_cases: pd.DataFrame, outpatient_claims: pd.D
             "target": float(target.target) if target else np.nan,
             "direction": target.direction if target else pd.NA, "counted": counted}))
     table = pd.concat(frames, ignore_index=True)
-    table["value"] = (table["numerator"] / table["denominator"].where(table["denominator"] > 0))
-    table["met"] = pd.array([_met(n, d, params.targets.get(c)) for n, d, c in zip(
+    ratio = table["numerator"] / table["denominator"].where(table["denominator"] > 0)
+    table["value"] = (ratio * table["indicator"].map(lambda c: float(SCALE.get(c, 1)))
+                      + table["indicator"].map(lambda c: float(OFFSET.get(c, 0))))
+    table["definition_zh"] = table["indicator"].map(DEFINITION_ZH).astype("string")
+    table["met"] = pd.array([_met(n, d, params.targets.get(c), c) for n, d, c in zip(
         table["numerator"], table["denominator"], table["indicator"])], dtype="boolean")
     points = {c: Decimal(p) for c, p in (params.scoring or {}).items()}
     table["points"] = [float(points.get(c, 0)) if m is True else 0.0
@@ -175,11 +217,12 @@ def compute_indicators(*, inpatient_cases: pd.DataFrame, outpatient_claims: pd.D
     return IndicatorResult(table, _scores(table, points), problems)
 
 
-def _met(numerator: int, denominator: int, target) -> bool | None:
+def _met(numerator: int, denominator: int, target, code: str = "") -> bool | None:
+    """value vs target exactly: n × scale ≥ (target − offset) × d (or <, for ``below``)."""
     if target is None or denominator <= 0:
         return None
-    scaled = target.target * Decimal(int(denominator))
-    n = Decimal(int(numerator))
+    scaled = (target.target - OFFSET.get(code, 0)) * Decimal(int(denominator))
+    n = Decimal(int(numerator)) * Decimal(SCALE.get(code, 1))
     return bool(n >= scaled) if target.direction == "at_least" else bool(n < scaled)
 
 

@@ -94,6 +94,10 @@ def check_ledger(ledger: pd.DataFrame) -> None:
 def _package_section(r) -> list[tuple]:
     lines = [(name, label, sign * int(getattr(r, col)), "package", "")
              for name, label, sign, col in _PACKAGE_LINES]
+    transfer = int(getattr(r, "basis_transfer", 0) or 0)
+    if transfer:  # package basis (stages/package.py): the re-split among communities
+        lines.append(("basis_transfer", "打包基数调整（按服务人口/签约人口重新分配）", transfer,
+                      "package", ""))
     difference = int(getattr(r, "package_difference", 0) or 0)
     if getattr(r, "package_source", "computed") == "official":
         lines.append(("official_adjustment", "核定打包额与测算差额", difference, "package",
@@ -117,6 +121,10 @@ def _settlement_section(r, cid: str, other_lines: pd.DataFrame | None) -> list[t
     lines += [(name, label, sign * int(getattr(r, name)), "settlement",
                str(r.explanation) if name in ("surplus_retained", "overrun_fund_share") else "")
               for name, label, sign in _RESULT_LINES]
+    dual = int(getattr(r, "surplus_returned_by_dual_targets", 0) or 0)
+    if dual:  # stages/assessment.py: the dual targets scale the retained surplus
+        lines.append(("surplus_returned_by_dual_targets", "结余返还基金（双目标未达成扣减部分）",
+                      -dual, "settlement", ""))
     return lines
 
 

@@ -18,16 +18,26 @@ The bureau's ``official_package`` (核定打包额), where given, replaces the c
 Every amount is exact integer fen; the reserve and the share are the only roundings
 (:func:`settlement.money.mul_fen`, half away from zero), and ``unpackaged`` (available −
 reserve − computed package) keeps the ledger exact.
+
+**Package basis** (打包基数, seed 002: 按服务人口和签约人口核定). With ``package_basis.basis``
+``service_population`` or ``weighted`` the county's Σ computed package is re-split among its
+communities by the member units' service population (服务人口), or by
+(1 − w) × service population + w × signed population (签约人口, the family-doctor fees'
+signed persons), with the one allocator; ``basis_transfer`` = re-split − own computed
+package (Σ over the county = 0) is its own ledger line. Example: packages 600 and 400, service
+populations 1 : 1 → 500 each, transfers −100 and +100.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 
 import pandas as pd
 
+from settlement.allocate import allocate
 from settlement.money import mul_fen, yuan_display
-from settlement.params import PackageParams
+from settlement.params import PackageBasisParams, PackageParams
 from settlement.problems import Problem
 from settlement.rules import rate_text
 
@@ -35,6 +45,7 @@ PACKAGE_COLUMNS = [
     "community_id", "insured_enrollees", "financing", "critical_illness", "other_earmarks",
     "available", "reserve", "unpackaged", "computed_package", "official_package",
     "package_difference", "package_source", "carve_out", "package", "package_explanation",
+    "basis_transfer",
 ]
 
 
@@ -45,8 +56,13 @@ def settle_packages(
     carve_outs: pd.DataFrame | None = None,
     references: Mapping[str, str] | None = None,
     problems: list[Problem] | None = None,
+    basis: PackageBasisParams | None = None,
+    basis_measures: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per community: financing → available → reserve → package (int64 fen).
+
+    ``basis`` / ``basis_measures`` (community_id, service_population, signed_population):
+    the package basis (module docstring); without them every community keeps its own.
 
     ``carve_outs``: optional frame (community_id, amount fen[, label_zh]) of amounts taken out
     of the package, e.g. the chronic capitation budget. ``references``: parameter path →
@@ -63,6 +79,8 @@ def settle_packages(
             continue
         rows.append(_package_row(cid, int(community.insured_enrollees), budget.loc[cid], params,
                                  carved.get(cid, (0, "")), references or {}))
+    if basis is not None and basis.basis != "insured" and rows:
+        _apply_basis(rows, basis, basis_measures)
     frame = pd.DataFrame(rows, columns=PACKAGE_COLUMNS)
     money = [c for c in PACKAGE_COLUMNS if c not in (
         "community_id", "official_package", "package_source", "package_explanation")]
@@ -115,7 +133,41 @@ def _package_row(cid: str, insured: int, budget: pd.Series, params: PackageParam
         "package_difference": chosen - computed if has_official else 0,
         "package_source": "official" if has_official else "computed",
         "carve_out": carved, "package": chosen - carved, "package_explanation": "；".join(text),
+        "basis_transfer": 0,
     }
+
+
+def basis_weights(basis: PackageBasisParams, measures: pd.DataFrame) -> pd.Series:
+    """community_id → exact weight of the package basis."""
+    m = measures.set_index(measures["community_id"].astype(str))
+    service = m["service_population"].astype("int64").map(Decimal)
+    if basis.basis == "service_population":
+        return service
+    signed = m["signed_population"].astype("int64").map(Decimal)
+    return (1 - basis.signed_weight) * service + basis.signed_weight * signed
+
+
+def _apply_basis(rows: list[dict], basis: PackageBasisParams, measures: pd.DataFrame) -> None:
+    """Re-split Σ computed packages by the basis; patch each row and its explanation."""
+    weights = basis_weights(basis, measures).reindex([r["community_id"] for r in rows]).fillna(0)
+    pool = sum(r["computed_package"] for r in rows)
+    shares = allocate(pool, weights)
+    label = ("服务人口" if basis.basis == "service_population" else
+             f"服务人口 × {rate_text(1 - basis.signed_weight)} + 签约人口 × "
+             f"{rate_text(basis.signed_weight)}")
+    for r in rows:
+        new = int(shares[r["community_id"]])
+        r["basis_transfer"] = transfer = new - r["computed_package"]
+        r["computed_package"] = new
+        r["unpackaged"] = r["available"] - r["reserve"] - (new - transfer)
+        if r["package_source"] == "official":
+            r["package_difference"] = r["official_package"] - new
+        else:
+            r["package"] = new - r["carve_out"]
+        r["package_explanation"] += (
+            f"；打包基数按{label}：全县测算打包额 {yuan_display(pool)} × 本医共体权重 "
+            f"{weights[r['community_id']]:,} ÷ {sum(weights):,} = {yuan_display(new)}，"
+            f"调整 {yuan_display(transfer)}")
 
 
 def _carve_outs(carve_outs: pd.DataFrame | None) -> dict[str, tuple[int, str]]:

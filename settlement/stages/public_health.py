@@ -11,11 +11,17 @@ Tier pools (层级): a pool is split among the configured ``tiers`` (unit ``cate
     weights (``tier_basis: work_points``), with each tier's ``floor_share`` of the pool as a
     floor (rounded up to the fen: "villages ≥ 40 %"). A tier without work points drops out
     and its ratio is shared by the others (a warning).
-Unit weight (权重) within a tier = Σ quarterly work points × quality coefficient, where the
-    unit's quality score is the **work-point-weighted mean** of its quarterly scores
-    (Σ points_q × score_q ÷ Σ points_q, rounded half up to 2 decimals; the plain mean when the
-    unit has no points), mapped by ``quality_score_rule`` (proportional / tiered / threshold).
-    Weights are exact decimals (points kept to 6 decimals) handed to the one allocator.
+Unit weight (权重) within a tier — quality is assessed **per quarter** (seed 004: 每季度…依据
+    工分值及评估结果核算经费): weight_u = Σ_q work_points_{u,q} × coefficient(score_{u,q}), the
+    coefficient of each quarter's own score by ``quality_score_rule`` (proportional / tiered /
+    threshold), never the coefficient of a year-averaged score (under a tiered or threshold rule
+    that would pay a sub-70 quarter at the rate of a good one). The 两病一体化 pool is weighed the
+    same way, quarter by quarter. A unit without a row for a quarter that other units of the
+    pool report earns nothing that quarter (0 points; a warning names the quarters). Weights are
+    exact decimals (points kept to 6 decimals) handed to the one allocator. Threshold 0.85:
+    Q1 1,000 points at 95 → 1,000 × 1 and Q2 1,000 at 70 → 1,000 × 0.70: weight 1,700 (the
+    averaged 82.5 would give 2,000 × 0.825 = 1,650); tiered (≥90 → 1, <60 → 0): Q1 1,000 at
+    95 and Q2 1,000 at 50 weigh 1,000, the averaged 72.5 → 0.8 would give 1,600.
 Clearing (年终清算): balance = allocation − prepaid (``prepayments`` of fund ``public_health``
     in the year, to the unit; an optional ``pool`` column of prepayments names the pool,
     otherwise ``basic``). Negative balance = claw-back, labelled 追回; positive 补拨.
@@ -29,20 +35,23 @@ quotas 473,421.926…, 347,176.079…, 179,401.993… → whole fen 473,421.92 /
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+import datetime as dt
+from decimal import Decimal
+from fractions import Fraction
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from settlement.allocate import allocate
+from settlement.allocate import AllocationError, allocate, share_floor
 from settlement.money import fen_of, mul_fen, yuan_display
-from settlement.params import PublicHealthParams, ScoreRule, Tier
+from settlement.params import PublicHealthParams, Tier
 from settlement.problems import Problem
-from settlement.rules import describe_rule, score_coefficient_exact
+from settlement.rules import describe_rule
+from settlement.stages.public_health_weights import (POOL_ZH, finite_points, missing_quarters,
+                                                     unit_weights)
 
 POOLS = ("basic", "two_diseases")
-POOL_ZH = {"basic": "基本公共卫生服务经费", "two_diseases": "两病一体化签约服务经费"}
 ALLOCATION_COLUMNS = ["pool", "community_id", "unit_id", "tier", "work_points", "quality_score",
                       "quality_coefficient", "weight", "tier_pool", "allocation", "prepaid",
                       "balance", "clearing", "explanation"]
@@ -57,14 +66,16 @@ class PublicHealthResult(NamedTuple):
 
 # ---------------------------------------------------------------- pools
 def community_pools(communities: pd.DataFrame, weights: pd.DataFrame,
-                    params: PublicHealthParams) -> pd.DataFrame:
+                    params: PublicHealthParams, standard: Fraction | None = None) -> pd.DataFrame:
     """Per (pool, community): resident_population, gross, reserved, amount (fen).
 
     ``weights``: the per-(pool, unit) frame of :func:`unit_weights` (which communities report
-    two-diseases work points).
+    two-diseases work points). ``standard``: the year's per-capita standard when it changes
+    inside the year (:func:`year_standard`); default ``params.per_capita_standard``.
     """
     pop = communities.set_index(communities["community_id"].astype("string"))["resident_population"]
-    gross = [fen_of(Decimal(int(p)) * params.per_capita_standard) for p in pop]
+    per_capita = Fraction(str(params.per_capita_standard)) if standard is None else standard
+    gross = [_fen_half_up(int(p) * per_capita) for p in pop]
     reserved = [mul_fen(g, params.county_reserved_share) for g in gross]
     basic = pd.DataFrame({"pool": "basic", "community_id": pop.index, "resident_population":
                           pop.to_numpy(), "gross": gross, "reserved": reserved})
@@ -81,34 +92,20 @@ def community_pools(communities: pd.DataFrame, weights: pd.DataFrame,
                          "amount": "int64"})
 
 
-# ---------------------------------------------------------------- weights
-def unit_weights(workpoints: pd.DataFrame, units: pd.DataFrame, rule: ScoreRule) -> pd.DataFrame:
-    """Per (pool, unit): community_id, category, work_points, quality_score, coefficient, weight.
+def year_standard(segments: list[tuple[dt.date, dt.date, Decimal]]) -> Fraction:
+    """The year's per-capita standard, pro rata by the days each value is in force (exact).
 
-    ``weight_exact`` is a Decimal (object column); ``weight`` its float for display.
+    99 元 from 1 January and 109 元 from 1 July 2025: (99 × 181 + 109 × 184) ÷ 365 元.
     """
-    pool = workpoints["pool"].fillna("basic") if "pool" in workpoints else "basic"
-    wp = workpoints.assign(pool=pool,
-                           scored=workpoints["work_points"] * workpoints["quality_score"])
-    g = wp.groupby(["pool", "unit_id"]).agg(work_points=("work_points", "sum"),
-                                            scored=("scored", "sum"),
-                                            mean_score=("quality_score", "mean")).reset_index()
-    weighted = (g["scored"] / g["work_points"].where(g["work_points"] > 0))
-    g["quality_score"] = [_q2(s) for s in weighted.fillna(g["mean_score"])]
-    coef = [score_coefficient_exact(s, rule) for s in g["quality_score"]]
-    points = [Decimal(f"{p:.6f}").normalize() for p in g["work_points"]]
-    g["weight_exact"] = [p * c for p, c in zip(points, coef)]
-    g["quality_coefficient"] = [float(c) for c in coef]
-    g["quality_score"] = g["quality_score"].astype("float64")
-    g["weight"] = g["weight_exact"].astype("float64")
-    info = units.set_index(units["unit_id"].astype("string"))[["community_id", "category"]]
-    g = g.join(info, on="unit_id")
-    return g.drop(columns=["scored", "mean_score"]).astype(
-        {"pool": "string", "unit_id": "string", "community_id": "string", "category": "string"})
+    days = [(end - start).days + 1 for start, end, _ in segments]
+    total = sum(days)
+    return sum((Fraction(str(v)) * n for (_, _, v), n in zip(segments, days)), Fraction(0)) / total
 
 
-def _q2(score: float) -> Decimal:
-    return Decimal(repr(float(score))).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+def _fen_half_up(yuan: Fraction) -> int:
+    fen = yuan * 100
+    whole, rest = divmod(fen.numerator, fen.denominator)
+    return whole + (1 if 2 * rest >= fen.denominator else 0)
 
 
 def tier_of(categories: pd.Series, tiers: tuple[Tier, ...]) -> pd.Series:
@@ -131,8 +128,8 @@ def split_pool(amount: int, members: pd.DataFrame, tiers: tuple[Tier, ...],
     by_tier = {t.tier: summed.get(t.tier, Decimal(0)) for t in tiers}
     active = [t for t in tiers if by_tier[t.tier] > 0]
     basis = [t.ratio if tier_basis == "ratio" else by_tier[t.tier] for t in active]
-    floors = {t.tier: int((Decimal(amount) * t.floor_share).to_integral_value(ROUND_CEILING))
-              for t in active if t.floor_share is not None}
+    floors = {t.tier: share_floor(amount, t.floor_share) for t in active
+              if t.floor_share is not None}
     if active:
         pools = allocate(amount, pd.Series(basis, index=[t.tier for t in active], dtype=object),
                          floors=pd.Series(floors, dtype="float64") if floors else None)
@@ -159,20 +156,37 @@ def split_pool(amount: int, members: pd.DataFrame, tiers: tuple[Tier, ...],
 # ---------------------------------------------------------------- the stage
 def settle_public_health(*, communities: pd.DataFrame, units: pd.DataFrame,
                          workpoints: pd.DataFrame | None, prepayments: pd.DataFrame | None,
-                         params: PublicHealthParams, year: int) -> PublicHealthResult:
-    """Pools per community → tiers → units by weighted work points → clearing against prepaid."""
+                         params: PublicHealthParams, year: int,
+                         standard_segments: list | None = None) -> PublicHealthResult:
+    """Pools per community → tiers → units by weighted work points → clearing against prepaid.
+
+    ``standard_segments``: (first day, last day, value) of the per-capita standard when it
+    changes inside the year (``Resolved.segments``); the pool is then pro rata by days.
+    """
     workpoints, problems = _points_of_year(workpoints, year)
+    workpoints, bad = finite_points(workpoints)
+    problems += bad + missing_quarters(workpoints)
     weights = unit_weights(workpoints, units, params.quality_score_rule)
     weights["tier"] = tier_of(weights["category"], params.tiers)
     problems += _weight_warnings(weights)
     weights = weights[weights["community_id"].notna() & weights["tier"].notna()]
-    pools = community_pools(communities, weights, params)
+    standard = year_standard(standard_segments) if standard_segments and len(
+        standard_segments) > 1 else None
+    pools = community_pools(communities, weights, params, standard)
     problems += _two_diseases_warning(pools, params)
     parts, tier_frames = [], []
     for row in pools.itertuples():  # pools × communities: a handful
         mine = (weights["pool"] == row.pool) & (weights["community_id"] == row.community_id)
         members = weights[mine]
-        split, tiers = split_pool(int(row.amount), members, params.tiers, params.tier_basis)
+        try:
+            split, tiers = split_pool(int(row.amount), members, params.tiers, params.tier_basis)
+        except AllocationError as exc:  # floors rounded up to the fen cannot all be met
+            problems.append(Problem(
+                "public_health.unallocatable", "error", "public_health_allocation",
+                f"医共体 {row.community_id} 的{POOL_ZH[row.pool]} {yuan_display(row.amount)} 元"
+                f"无法按层级保底分配：{exc}", f"{row.community_id}/{row.pool}: {exc}",
+                value=str(row.community_id)))
+            split, tiers = split_pool(0, members, params.tiers, params.tier_basis)
         problems += _tier_warnings(row, tiers)
         parts.append(split)
         tier_frames.append(tiers.assign(pool=row.pool, community_id=row.community_id))
@@ -215,7 +229,7 @@ def prepaid_by_unit(prepayments: pd.DataFrame | None, units: pd.DataFrame,
 
 def _clearing(allocated: pd.DataFrame, prepaid: pd.DataFrame, units: pd.DataFrame,
               params: PublicHealthParams) -> pd.DataFrame:
-    t = allocated.drop(columns=["weight_exact", "category"]).merge(
+    t = allocated.drop(columns=["weight_exact", "category"], errors="ignore").merge(
         prepaid, on=["pool", "unit_id"], how="outer")
     info = units.set_index(units["unit_id"].astype("string"))[["community_id", "category"]]
     missing = t["community_id"].isna()
@@ -228,8 +242,9 @@ def _clearing(allocated: pd.DataFrame, prepaid: pd.DataFrame, units: pd.DataFram
     t["clearing"] = np.select([t["balance"] > 0, t["balance"] < 0], ["补拨", "追回"], "持平")
     rule = describe_rule(params.quality_score_rule)
     t["explanation"] = [
-        f"{POOL_ZH.get(r.pool, r.pool)}：工分 {r.work_points:,.2f} × 质量系数 {r.quality_coefficient:g}"
-        f"（加权质量得分 {r.quality_score:.2f}，{rule}）= 权重 {r.weight:,.4f}；"
+        f"{POOL_ZH.get(r.pool, r.pool)}：按季度考核，权重 = Σ 各季度工分 × 该季度质量系数（{rule}）："
+        f"{r.quarters if isinstance(r.quarters, str) and r.quarters else '无工分'}"
+        f"；合计工分 {r.work_points:,.2f}，权重 {r.weight:,.4f}；"
         f"层级资金 {yuan_display(r.tier_pool)} 元按权重分配 {yuan_display(r.allocation)} 元；"
         f"已预拨 {yuan_display(r.prepaid)} 元，{r.clearing} {yuan_display(abs(r.balance))} 元"
         for r in t.itertuples()]

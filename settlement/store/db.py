@@ -2,7 +2,9 @@
 
 - :func:`make_engine` — an engine for any SQLAlchemy URL (SQLite file by default; PostgreSQL
   through ``postgresql+psycopg://…``); SQLite gets foreign keys switched on.
-- :func:`alembic_config`, :func:`upgrade`, :func:`current_revision`, :func:`head_revision` —
+- :func:`write_transaction`, :func:`lock` — writers serialised (SQLite ``BEGIN IMMEDIATE``,
+  PostgreSQL advisory transaction locks);
+- :func:`alembic_config`, :func:`upgrade` (under a lock: concurrent first runs are safe), :func:`current_revision`, :func:`head_revision` —
   Alembic driven from code: the migrations ship inside the package
   (``settlement/migrations``), no ``alembic.ini`` at runtime.
 - :func:`insert_frame` / :func:`read_frame` — a result frame to rows and back. Money goes in
@@ -33,6 +35,7 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from settlement.store.location import default_db_url  # noqa: F401  (the console imports it here)
 from settlement.store.tables import RESULT_SPECS
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -44,18 +47,55 @@ class StoreError(Exception):
 
 
 # ---------------------------------------------------------------- engine and migrations
+BUSY_SECONDS = 60  # how long a SQLite writer waits for another writer before "database busy"
+
+
 def make_engine(url: str) -> sa.Engine:
-    engine = sa.create_engine(url)
-    if engine.dialect.name == "sqlite":
+    """An engine for ``url``. SQLite: foreign keys on, and transactions under our control.
+
+    pysqlite's own implicit BEGIN is switched off so that :func:`write_transaction` can open
+    ``BEGIN IMMEDIATE`` (the database's write lock taken up front: two writers queue instead of
+    one failing on a lock upgrade); readers get a plain deferred ``BEGIN``.
+    """
+    sqlite = sa.engine.make_url(url).get_backend_name() == "sqlite"
+    engine = sa.create_engine(url, connect_args={"timeout": BUSY_SECONDS} if sqlite else {})
+    if sqlite:
         sa.event.listen(engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    dbapi_connection.isolation_level = None  # no implicit BEGIN: see _sqlite_begin
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys = ON")
     cursor.execute("PRAGMA cache_size = -200000")  # up to ~200 MB of page cache: bulk inserts
     cursor.close()
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    immediate = conn.get_execution_options().get("settlement_write", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@contextlib.contextmanager
+def write_transaction(engine: sa.Engine):
+    """A transaction that writes, serialised with every other writer of the run record.
+
+    SQLite: ``BEGIN IMMEDIATE`` (waits up to :data:`BUSY_SECONDS` for the write lock).
+    PostgreSQL: an ordinary transaction; callers take :func:`lock` on what they check.
+    """
+    with engine.connect() as conn:
+        conn.execution_options(settlement_write=True)
+        with conn.begin():
+            yield conn
+
+
+def lock(conn: sa.Connection, key: str) -> None:
+    """Hold ``key`` until the transaction ends (PostgreSQL advisory lock; SQLite: the write
+    transaction already holds the whole database)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
 
 
 def alembic_config(connection: sa.Connection | None = None, url: str | None = None) -> AlembicConfig:
@@ -68,12 +108,22 @@ def alembic_config(connection: sa.Connection | None = None, url: str | None = No
     return cfg
 
 
+SCHEMA_LOCK = "settlement:schema"
+
+
 def upgrade(engine: sa.Engine, revision: str = "head") -> tuple[str | None, str | None]:
-    """Bring the database to ``revision``; returns (revision before, revision after)."""
-    before = current_revision(engine)
-    with engine.begin() as conn:
+    """Bring the database to ``revision``; returns (revision before, revision after).
+
+    Safe when several processes start on a new database at once: the upgrade runs in one
+    write transaction under :data:`SCHEMA_LOCK` and reads the current revision inside it, so
+    the first creates the tables and the others find them there.
+    """
+    with write_transaction(engine) as conn:
+        lock(conn, SCHEMA_LOCK)
+        before = MigrationContext.configure(conn).get_current_revision()
         command.upgrade(alembic_config(conn), revision)
-    return before, current_revision(engine)
+        after = MigrationContext.configure(conn).get_current_revision()
+    return before, after
 
 
 def current_revision(engine: sa.Engine) -> str | None:

@@ -20,9 +20,12 @@ manifests differ only where the runs differ (run id, times, timings).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import os
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -83,7 +86,8 @@ def manifest_dict(meta: Mapping[str, Any] | Any) -> dict[str, Any]:
         "supersedes": data.get("supersedes"),
     }
     extra = {k: v for k, v in data.items() if k not in out and k not in
-             ("timings", "failure_reason", "closed", "closed_at", "superseded_by", "code_version")}
+             ("timings", "failure_reason", "closed", "closed_at", "superseded_by", "code_version",
+              "owner_host", "owner_pid", "owner_started_at", "heartbeat_at", "report_dir")}
     if data.get("failure_reason"):
         out["failure_reason"] = data["failure_reason"]
     out.update(extra)
@@ -91,10 +95,25 @@ def manifest_dict(meta: Mapping[str, Any] | Any) -> dict[str, Any]:
 
 
 def write_manifest(run_dir: str | Path, meta: Mapping[str, Any] | Any) -> Path:
-    """Write ``run_dir/manifest.json`` (sorted keys, UTF-8, newline at the end); returns its path."""
+    """Write ``run_dir/manifest.json`` atomically (sorted keys, UTF-8); returns its path.
+
+    The text goes to a temporary file in the same folder, is flushed to disk and then
+    renamed over ``manifest.json`` (``os.replace``): a reader sees the old manifest or the new
+    one, never half of one, even if the process is killed or the disk fills.
+    """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / "manifest.json"
     text = json.dumps(manifest_dict(meta), sort_keys=True, ensure_ascii=False, indent=2, default=str)
-    path.write_text(text + "\n", encoding="utf-8")
+    handle, temp = tempfile.mkstemp(prefix=".manifest.", suffix=".tmp", dir=run_dir)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
+            out.write(text + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
     return path

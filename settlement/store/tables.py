@@ -5,8 +5,9 @@ Two kinds of table:
 - ``runs`` (结算记录) — one row per run: who/what/when, status (``running`` →
   ``succeeded`` | ``failed`` with its reason), the config and input-file fingerprints
   (SHA-256; the files are in the child table ``run_inputs``), code version, step timings,
-  row counts, the columns stored per result table, and the period bookkeeping (``closed``/``closed_at``, ``supersedes`` /
-  ``superseded_by``);
+  row counts, the columns stored per result table, the period bookkeeping (``closed``/``closed_at``, ``supersedes`` /
+  ``superseded_by``; a partial unique index keeps one closed run in force per county-year) and
+  the owner (host, pid, process start, heartbeat) that lets a dead run be found;
 - one table per result table of the data contract (CONTRACT.md "Outputs of a run"), with the
   contract's column names plus ``run_id`` (which run) and ``row_no`` (the row's position in
   the result frame, so a frame loaded back comes out in the order it was written).
@@ -49,6 +50,9 @@ metadata = sa.MetaData(naming_convention=NAMING)
 RUN_ID = sa.String(64)
 SHA256 = sa.String(64)
 STATUSES = ("running", "succeeded", "failed")
+BASE_SCENARIO = "base"  # the only scenario that settles (closes) a period; others are what-ifs
+CLOSED_IN_FORCE = "closed AND superseded_by IS NULL"
+SUCCEEDED_SUPERSEDER = "status = 'succeeded' AND supersedes IS NOT NULL"
 
 runs = sa.Table(
     "runs", metadata,
@@ -72,8 +76,22 @@ runs = sa.Table(
     sa.Column("superseded_by", RUN_ID, sa.ForeignKey("runs.run_id")),
     sa.Column("closed", sa.Boolean(create_constraint=False), nullable=False),
     sa.Column("closed_at", sa.DateTime(timezone=True)),
+    # revision 0003: who runs it (a dead owner is detected and the run marked interrupted)
+    sa.Column("owner_host", sa.Text),
+    sa.Column("owner_pid", sa.Integer),
+    sa.Column("owner_started_at", sa.DateTime(timezone=True)),  # the owner process's start time
+    sa.Column("heartbeat_at", sa.DateTime(timezone=True)),      # lease, renewed while running
+    sa.Column("interrupted", sa.Boolean(create_constraint=False), nullable=False,
+              server_default=sa.false()),                        # failed because the owner died
+    sa.Column("report_dir", sa.Text),                            # reports/<run_id> when complete
     sa.CheckConstraint("status IN ('running', 'succeeded', 'failed')", name="status"),
     sa.Index(None, "county", "year", "scenario"),
+    # at most one closed run in force per county-year (the period key is county + year)
+    sa.Index("uq_runs_closed_period", "county", "year", unique=True,
+             sqlite_where=sa.text(CLOSED_IN_FORCE), postgresql_where=sa.text(CLOSED_IN_FORCE)),
+    # a run is superseded by at most one succeeded run
+    sa.Index("uq_runs_supersedes_succeeded", "supersedes", unique=True,
+             sqlite_where=sa.text(SUCCEEDED_SUPERSEDER), postgresql_where=sa.text(SUCCEEDED_SUPERSEDER)),
 )
 
 run_inputs = sa.Table(
@@ -121,11 +139,12 @@ RESULT_SPECS: dict[str, ResultSpec] = {s.name: s for s in [
     _spec("dip_units", ("unit_id",),
           "unit_id:text cases:int points:float point_value:text gross_value:money self_pay:money "
           "violation_deduction:money fund_due:money withheld:money returned:money fund_paid:money "
-          "prepaid:money balance:money"),
+          "prepaid:money balance:money at_cost:money"),  # at_cost: revision 0005
     _spec("community_settlement", ("community_id",),
           "community_id:text financing:money available:money reserve:money package:money "
-          "expenditure_dip:money expenditure_external:money expenditure_outpatient:money "
-          "expenditure_other:money expenditure:money balance:money surplus_retained:money "
+          "expenditure_dip:money expenditure_dip_rounding:money expenditure_external:money "
+          "expenditure_outpatient:money expenditure_other:money expenditure:money balance:money "
+          "surplus_retained:money "
           "surplus_returned:money overrun_fund_share:money overrun_community_share:money "
           "community_score:float community_coefficient:float"),
     _spec("unit_distribution", ("unit_id",),
@@ -133,7 +152,8 @@ RESULT_SPECS: dict[str, ResultSpec] = {s.name: s for s in [
           "surplus_share:money overrun_share:money"),
     _spec("chronic_settlement", ("community_id",),
           "community_id:text enrollees:int person_months:float budget:money spend:money balance:money "
-          "retained:money fund_share:money community_share:money"),
+          "retained:money fund_share:money community_share:money surplus_returned:money "
+          "spend_dip:money spend_external:money spend_outpatient:money"),  # revision 0005
     _spec("public_health_allocation", ("pool", "unit_id"),
           "pool:text unit_id:text tier:text work_points:float quality_coefficient:float weight:float "
           "allocation:money prepaid:money balance:money"),
@@ -164,3 +184,32 @@ def _result_table(spec: ResultSpec) -> sa.Table:
 
 
 RESULT_TABLES: dict[str, sa.Table] = {name: _result_table(s) for name, s in RESULT_SPECS.items()}
+
+
+# ---------------------------------------------------------------- web console (revision 0004)
+# Users of ``settlement serve`` and the audit log of what they did (settlement/store/users.py).
+USER_ROLES = ("finance_admin", "bureau_auditor", "unit")  # 财务管理员, 医保审核, 成员单位
+
+users = sa.Table(
+    "users", metadata,
+    sa.Column("username", sa.String(64), primary_key=True),
+    sa.Column("password_hash", sa.Text, nullable=False),   # argon2id, salted (argon2-cffi)
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("unit_id", sa.String(200)),                   # the one unit of a 成员单位 user
+    sa.Column("display_name", sa.Text),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("role IN ('finance_admin', 'bureau_auditor', 'unit')", name="role"),
+    sa.CheckConstraint("(role = 'unit' AND unit_id IS NOT NULL) OR (role <> 'unit' AND unit_id IS NULL)",
+                       name="unit_of_unit_role"),
+)
+
+audit_log = sa.Table(  # who did what, when: upload, run, close, download, login
+    "audit_log", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("username", sa.String(64), nullable=False),  # kept when the user is removed
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("target", sa.Text),
+    sa.Column("detail", sa.Text),
+    sa.Index(None, "at"),
+)

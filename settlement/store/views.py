@@ -16,6 +16,11 @@ from settlement.money import yuan_display
 from settlement.store.runs import RunRecord
 
 STATUS_ZH = {"running": "运行中 running", "succeeded": "成功 succeeded", "failed": "失败 failed"}
+INTERRUPTED_ZH = "中断 interrupted"  # failed because its process died (see store/owner.py)
+
+
+def status_text(record: RunRecord) -> str:
+    return INTERRUPTED_ZH if record.interrupted else STATUS_ZH.get(record.status, record.status)
 
 TOTAL_LABELS = {
     "community_settlement.financing": "筹资总额 financing",
@@ -62,7 +67,7 @@ def runs_table(records: list[RunRecord]) -> list[str]:
         return ["尚无结算记录 no runs yet"]
     header = ["结算编号 run id", "县 county", "年度 year", "方案 scenario", "状态 status",
               "开始 started", "关账 closed", "替代 supersedes", "被替代 superseded by"]
-    rows = [[r.run_id, r.county, str(r.year), r.scenario, STATUS_ZH.get(r.status, r.status),
+    rows = [[r.run_id, r.county, str(r.year), r.scenario, status_text(r),
              when(r.started_at), "是 yes" if r.closed else "", r.supersedes or "", r.superseded_by or ""]
             for r in records]
     return table(header, rows)
@@ -74,13 +79,14 @@ def run_summary(record: RunRecord, totals: dict[str, int]) -> list[str]:
     closed = f"是 yes（{when(r.closed_at)}）" if r.closed else "否 no"
     fields = [
         ("结算编号 run id", r.run_id), ("县 county", r.county), ("年度 year", str(r.year)),
-        ("方案 scenario", r.scenario), ("状态 status", STATUS_ZH.get(r.status, r.status)),
+        ("方案 scenario", r.scenario), ("状态 status", status_text(r)),
         ("失败原因 failure reason", r.failure_reason or ""),
         ("开始 started", when(r.started_at)), ("结束 finished", when(r.finished_at)),
         ("关账 closed", closed), ("替代 supersedes", r.supersedes or ""),
         ("被替代 superseded by", r.superseded_by or ""), ("程序版本 code version", r.code_version or ""),
         ("参数文件 config", r.config_path or ""), ("参数文件 SHA-256 config SHA-256", r.config_sha256 or ""),
-        ("数据目录 data folder", r.data_dir or ""),
+        ("数据目录 data folder", r.data_dir or ""), ("报表目录 run folder", r.report_dir or ""),
+        ("运行进程 owner", f"{r.owner_host} pid {r.owner_pid}" if r.owner_host else ""),
     ]
     label_cells = max(width(k) for k, _ in fields)
     out = [f"{pad(k, label_cells)}  {v}" for k, v in fields if v]

@@ -1,7 +1,7 @@
 """Validation (数据校验): every problem of the input, before anything is computed.
 
     loader problems (files, columns, cells that do not parse)      — settlement.loader
-    + single-table checks: GX suites built from schemas/           — gx_suites
+    + single-table checks: GX suites built from the schemas        — gx_suites
     + cross-table rules of CONTRACT.md, in our own code            — cross_table
     + exact money totals per table (int fen)                       — cross_table.money_totals
     = one problem list; the run stops when it holds an error
@@ -25,11 +25,17 @@ import pandas as pd
 
 from settlement.loader import LoadResult
 from settlement.problems import Problem
+from settlement.schema import contract
 from settlement.validation.cross_table import check_cross_table, money_totals, total_problems
 from settlement.validation.gx_suites import SuiteRun, run_suites
 from settlement.validation.inputs import Inputs
 
-__all__ = ["validate_dataset", "ValidationRun"]
+__all__ = ["validate_dataset", "ValidationRun", "REQUIRED_TABLES", "required_table_problems"]
+
+#: The tables every data folder must hold (CONTRACT.md "required: yes"). Stated here in code, not
+#: only in the definitions, so that a missing or edited definition cannot make one optional.
+REQUIRED_TABLES = ("communities", "fund_budget", "units", "dip_groups", "dip_reference_costs",
+                   "inpatient_cases", "outpatient_claims", "performance_scores")
 
 
 @dataclass
@@ -50,6 +56,7 @@ def validate_dataset(loaded: LoadResult, year: int | None, resolved=None, use_gx
     are skipped, the config error stops the run anyway); ``resolved`` adds the checks that
     need the parameters. ``use_gx=False`` runs our masks alone (same problems, no Data Docs).
     """
+    missing = required_table_problems(loaded)
     inputs = Inputs.of(loaded)
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -63,4 +70,25 @@ def validate_dataset(loaded: LoadResult, year: int | None, resolved=None, use_gx
     problems += total_problems(inputs, totals)
     timings["totals"] = time.perf_counter() - started
     loaded.validation = ValidationRun(year, suites, totals, timings)
-    return problems
+    return missing + problems
+
+
+def required_table_problems(loaded: LoadResult, schemas: dict | None = None) -> list[Problem]:
+    """An error for each required table without a definition, or absent from the data folder.
+
+    A table the loader already reported (missing, unreadable, ambiguous, empty) is not repeated.
+    """
+    schemas = contract() if schemas is None else schemas
+    reported = {p.table for p in loaded.problems if p.severity == "error"}
+    out = []
+    for name in REQUIRED_TABLES:
+        if name not in schemas:
+            out.append(Problem("contract.missing", "error", name,
+                               f"缺少必需数据表 {name} 的定义（{name}.yaml）：安装不完整，请重新安装 settlement",
+                               f"no definition for the required table {name}: reinstall settlement"))
+        elif name not in loaded.sources and name not in reported:
+            label = schemas[name].label_zh
+            out.append(Problem("table.missing", "error", name,
+                               f"缺少必需的数据表「{label}」（{name}.csv / {name}.parquet / Excel 工作表 {name}）",
+                               f"required table {name} not found"))
+    return out

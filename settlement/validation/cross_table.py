@@ -10,6 +10,8 @@ Rules (rule id — what it says):
 * ``unit.community``    lead hospitals, township centres and village clinics belong to a community
 * ``lead.category``     a community's lead unit is a ``lead_hospital`` of that community
 * ``village.parent``    a village clinic's parent is a township centre of the same community
+* ``unit.parent_cycle`` no unit is its own parent, no loop of parents (validation.id_checks)
+* ``id.leading_zeros``  ids that lost leading zeros: one problem, not one per row (id_checks)
 * ``budget.missing``    every community has its fund budget row
 * ``dip.reference``     every (dip_group, level) of a member-unit case has a reference cost
 * ``date.order``        discharge ≥ admission, enrolment end ≥ start
@@ -34,6 +36,7 @@ import pandas as pd
 from settlement.loader import add_row_problems
 from settlement.money import format_yuan
 from settlement.problems import Problem
+from settlement.validation.id_checks import lost_leading_zeros, parent_cycles
 from settlement.validation.inputs import Inputs
 
 MEMBER_CATEGORIES = ("lead_hospital", "township_center", "village_clinic")
@@ -50,6 +53,10 @@ RULES = [
      "a community's lead unit is a lead_hospital of that community"),
     ("village.parent", "村卫生室的上级单位必须是同一医共体的乡镇卫生院",
      "a village clinic's parent is a township centre of the same community"),
+    ("unit.parent_cycle", "上级单位不能是本单位自己，也不能形成循环（A → B → A）",
+     "no unit is its own parent; parent chains do not loop"),
+    ("id.leading_zeros", "编码丢了前导零（如 01001 写成 1001）时只报一次并说明原因",
+     "ids that lost their leading zeros are reported once, with the cause"),
     ("budget.missing", "每个医共体都要有医保基金预算行", "every community has a fund_budget row"),
     ("dip.reference", "成员单位住院病例的（病种, 医院等级）必须有同级别次均费用",
      "every (dip_group, level) of a member-unit case has a reference cost"),
@@ -70,9 +77,9 @@ INT64_MAX = np.iinfo(np.int64).max
 
 
 def check_cross_table(inputs: Inputs, year: int | None, resolved=None) -> list[Problem]:
-    problems: list[Problem] = []
+    problems: list[Problem] = lost_leading_zeros(inputs)  # first: the rows it explains are flagged
     for rule in (foreign_keys, entity_references, unit_membership, lead_units, village_parents,
-                 budgets_present, reference_costs, date_order, amounts_within_total,
+                 parent_cycles, budgets_present, reference_costs, date_order, amounts_within_total,
                  enrolment_overlaps, periods_in_year):
         problems += rule(inputs, year)
     if resolved is not None:
@@ -107,8 +114,7 @@ def foreign_keys(inputs: Inputs, year=None) -> list[Problem]:
             if not target or not inputs.has(table, col.name) or not inputs.has(target, key):
                 continue
             values = inputs.tables[table][col.name]
-            known = inputs.tables[target][key].dropna().unique()
-            bad = values.notna() & ~values.isin(known)
+            bad = inputs.unresolved(table, col.name, [(target, key)])
             target_zh = inputs.schemas[target].label_zh
             _rows(problems, inputs, f"fk.{target}", table, col.name, bad, values,
                   f"「{col.label_zh}」在「{target_zh}」表（{target}.{key}）中不存在",

@@ -7,8 +7,12 @@ Written under ``<out>/validation/``:
   sheet 汇总: per table its file, rows, errors, warnings; sheet 金额合计: the exact money
   total of every money column; sheet 校验项: GX's verdict on every expectation.
 * ``校验报告.html`` — the same in one self-contained page (no network needed).
-* ``gx_data_docs/index.html`` — Great Expectations Data Docs of the suites (they load their
-  CSS/JS from CDNs and look unstyled offline; ``校验报告.html`` is the primary report).
+* ``gx_data_docs/index.html`` — only with ``--data-docs``: Great Expectations Data Docs of the
+  suites (several MB of English HTML that load their CSS/JS from CDNs and look unstyled
+  offline; ``校验报告.html`` is the primary report and needs no network).
+
+Both workbooks' sheets print A4 landscape, fit to one page wide, the header row repeated;
+money totals are numbers (yuan ``#,##0.00`` and fen), never text.
 
 :func:`print_summary` prints the console summary: Chinese first, English alongside.
 """
@@ -22,9 +26,9 @@ from typing import Callable
 import pandas as pd
 
 from settlement.loader import LoadResult
-from settlement.money import yuan_display
+from settlement.money import to_decimal_yuan, yuan_display
 from settlement.problems import SEVERITY_ZH, Problem, problems_frame
-from settlement.schema import contract
+from settlement.schema import ContractError, contract
 
 WORKBOOK = "问题清单.xlsx"
 HTML_REPORT = "校验报告.html"
@@ -40,8 +44,12 @@ PROBLEM_HEADERS = [("severity", "严重程度 severity"), ("table", "数据表 t
 def table_summary(problems: list[Problem], loaded: LoadResult) -> pd.DataFrame:
     """One row per contract table: label, file, rows, errors, warnings, status."""
     counts = problems_frame(problems)
+    try:
+        schemas = contract()
+    except ContractError:  # no definitions: their problems are in the list, under "other"
+        schemas = {}
     rows = []
-    for name, schema in contract().items():
+    for name, schema in schemas.items():
         source = loaded.sources.get(name)
         mine = counts[counts["table"] == name] if len(counts) else counts
         errors = int((mine["severity"] == "error").sum()) if len(mine) else 0
@@ -53,7 +61,7 @@ def table_summary(problems: list[Problem], loaded: LoadResult) -> pd.DataFrame:
         rows.append({"table": name, "label_zh": schema.label_zh,
                      "file": _where(source) if source else "", "rows": source.rows if source else 0,
                      "errors": errors, "warnings": warnings, "status": status})
-    other = counts[~counts["table"].isin(list(contract()))] if len(counts) else counts
+    other = counts[~counts["table"].isin(list(schemas))] if len(counts) else counts
     if len(other):
         rows.append({"table": "（其他）other", "label_zh": "配置 / 目录 config, folder", "file": "",
                      "rows": 0, "errors": int((other["severity"] == "error").sum()),
@@ -67,8 +75,10 @@ def _where(source) -> str:
     return where + (f"（表头在第 {source.header_row} 行）" if source.kind == "xlsx" and source.header_row > 1 else "")
 
 
-def write_report(problems: list[Problem], loaded: LoadResult, out_dir: Path) -> dict[str, Path]:
-    """Write the workbook, the HTML summary and the GX Data Docs; returns their paths."""
+def write_report(problems: list[Problem], loaded: LoadResult, out_dir: Path,
+                 data_docs: bool = False) -> dict[str, Path]:
+    """Write the workbook and the self-contained HTML summary (inline CSS, no network), and
+    with ``data_docs`` (``--data-docs``) the Great Expectations Data Docs; returns the paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     run = getattr(loaded, "validation", None)
@@ -78,7 +88,7 @@ def write_report(problems: list[Problem], loaded: LoadResult, out_dir: Path) -> 
     totals = run.totals if run is not None else pd.DataFrame(columns=["table", "column", "label_zh", "rows", "total_fen"])
     verdicts = list(run.suites.verdicts) if run is not None else []
     _write_workbook(paths["workbook"], frame, summary, totals, verdicts)
-    if run is not None and run.suites.context is not None:
+    if data_docs and run is not None and run.suites.context is not None:
         from settlement.validation.gx_suites import write_data_docs
 
         try:
@@ -122,6 +132,7 @@ def _write_workbook(path: Path, frame: pd.DataFrame, summary: pd.DataFrame, tota
         sheet.write_string(1, 0, "没有发现问题 no problems found")
     sheet.freeze_panes(1, 0)
     sheet.autofilter(0, 0, max(len(frame), 1), len(PROBLEM_HEADERS) - 1)
+    _print_setup(sheet)
 
     sheet = book.add_worksheet("汇总")
     _header(sheet, ["数据表 table", "名称", "文件 file", "行数 rows", "错误 errors", "警告 warnings", "状态 status"],
@@ -132,8 +143,14 @@ def _write_workbook(path: Path, frame: pd.DataFrame, summary: pd.DataFrame, tota
     sheet = book.add_worksheet("金额合计")
     _header(sheet, ["数据表 table", "列 column", "名称", "行数 rows", "合计（元）total yuan", "合计（分）total fen"],
             head, [26, 36, 18, 12, 24, 24])
-    for i, r in enumerate(totals.itertuples(index=False), start=1):  # exact text, never a float
-        sheet.write_row(i, 0, [r.table, r.column, r.label_zh, r.rows, yuan_display(r.total_fen), str(r.total_fen)])
+    money = book.add_format({"num_format": "#,##0.00"})
+    fen = book.add_format({"num_format": "0"})
+    for i, r in enumerate(totals.itertuples(index=False), start=1):  # exact numbers, never a float
+        sheet.write_row(i, 0, [r.table, r.column, r.label_zh, r.rows])
+        sheet.write_number(i, 4, to_decimal_yuan(int(r.total_fen)), money)
+        sheet.write_number(i, 5, int(r.total_fen), fen)
+    for extra in book.worksheets()[1:]:
+        _print_setup(extra)
 
     sheet = book.add_worksheet("校验项")
     _header(sheet, ["数据表 table", "列 column", "规则编号 rule", "GX expectation", "通过 success", "不符行数 unexpected"],
@@ -142,6 +159,16 @@ def _write_workbook(path: Path, frame: pd.DataFrame, summary: pd.DataFrame, tota
         sheet.write_row(i, 0, [r["table"], r["column"], r["rule"], r["expectation"],
                                _verdict(r["success"]), _count(r.get("unexpected"))])
     book.close()
+
+
+def _print_setup(sheet) -> None:
+    """A4 landscape, fit to one page wide, header row repeated, page numbers."""
+    sheet.set_landscape()
+    sheet.set_paper(9)
+    sheet.fit_to_pages(1, 0)
+    sheet.repeat_rows(0)
+    sheet.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+    sheet.set_footer("&C第 &P 页，共 &N 页")
 
 
 def _header(sheet, names: list[str], fmt, widths: list[int]) -> None:

@@ -1,0 +1,253 @@
+"""CSV files (CSV 文件): bytes → checked text columns, rows numbered as the user sees them.
+
+One pass over the bytes (:func:`scan_csv`) hashes the file and decides what it is:
+
+* UTF-8 (BOM or not) — the normal case; GBK/GB18030 when the file is not UTF-8 but decodes so;
+* not text at all, with the cause named: a workbook saved as ``.csv`` (zip: ``PK``), an old
+  ``.xls``, UTF-16 (Excel's "Unicode 文本"), NUL bytes (a damaged or binary file);
+* a file that is UTF-8 except some lines (a GBK line pasted into a UTF-8 file, or the reverse),
+  or lines that decode in neither encoding: each such line is an error at its line number.
+
+Then :func:`read_csv` finds the header (title lines above it are skipped, see
+:mod:`settlement.headers`), sniffs a tab or semicolon delimiter, and reads every field as text
+with Arrow. Row numbers are the record numbers the user sees in Excel (header = row 1 when it
+is the first line): blank lines are kept while parsing, so they never shift the numbers, and
+rows whose cells are all empty (Excel's trailing ``,,,,``) are dropped afterwards. A line with
+the wrong number of fields is an error at its line — unless its surplus fields are all empty.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from settlement.cells import MAX_ROWS_LISTED, RawTable
+from settlement.headers import HEADER_SEARCH_ROWS, header_row, resolve_header
+from settlement.problems import Problem
+from settlement.schema import TableSchema
+
+CHUNK = 16 * 1024 * 1024
+csv.field_size_limit(CHUNK)  # the csv module reads a few lines (header, bad lines): let long cells through
+SIGNATURES = {
+    b"PK\x03\x04": ("file.not_csv", "该文件实际上是 Excel 工作簿（.xlsx），只是扩展名为 .csv：请把扩展名改为 .xlsx，"
+                    "或在 Excel/WPS 中「另存为」CSV UTF-8（逗号分隔）", "the file is an xlsx workbook named .csv"),
+    b"\xd0\xcf\x11\xe0": ("file.not_csv", "该文件实际上是旧版 Excel 工作簿（.xls）：请在 Excel/WPS 中另存为 .xlsx "
+                          "或 CSV UTF-8（逗号分隔）", "the file is an old .xls workbook"),
+    b"\xff\xfe": ("file.encoding", "该文件是 UTF-16 编码（Excel 的「Unicode 文本」格式）：请在 Excel/WPS 中另存为"
+                  "「CSV UTF-8（逗号分隔）」", "the file is UTF-16 (Excel 'Unicode text'); save as CSV UTF-8"),
+    b"\xfe\xff": ("file.encoding", "该文件是 UTF-16 编码：请另存为「CSV UTF-8（逗号分隔）」",
+                  "the file is UTF-16; save as CSV UTF-8"),
+}
+MIXED_ZH = ("该行不是 UTF-8 编码，而文件其余部分是 UTF-8：很可能是从 GBK/GB2312 编码的文件或旧系统复制来的内容。"
+            "请在 Excel/WPS 中把整个文件另存为「CSV UTF-8（逗号分隔）」")
+MIXED_GBK_ZH = ("该行是 UTF-8 编码，而文件其余部分是 GBK/GB18030：很可能是从别的文件复制来的内容。"
+                "请在 Excel/WPS 中把整个文件另存为「CSV UTF-8（逗号分隔）」")
+UNDECODABLE_ZH = "该行既不是 UTF-8 也不是 GBK/GB18030 编码，无法识别（文件可能已损坏，或混有其他编码）"
+NUL_ZH = "该行含 NUL 空字符（\\0）：文件可能已损坏，或是二进制/UTF-16 文件。请在 Excel/WPS 中另存为「CSV UTF-8」"
+
+
+@dataclass
+class CsvScan:
+    sha256: str
+    encoding: str | None  # "utf-8-sig" | "gb18030" | None: not readable as text
+    problems: list[tuple[str, str, str, int | None]] = field(default_factory=list)  # rule, zh, en, line
+
+
+def scan_csv(path: Path) -> CsvScan:
+    """SHA-256 and encoding in one pass; what is wrong with the bytes, by line, if anything."""
+    digest, decoder = hashlib.sha256(), codecs.getincrementaldecoder("utf-8")()
+    utf8, nul, head = True, False, b""
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(CHUNK), b""):
+            digest.update(chunk)
+            head = head or chunk[:4096]
+            nul = nul or b"\x00" in chunk
+            if utf8:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    utf8 = False
+    if utf8:
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            utf8 = False
+    scan = CsvScan(digest.hexdigest(), "utf-8-sig" if utf8 else None)
+    for signature, (rule, zh, en) in SIGNATURES.items():
+        if head.startswith(signature) or (signature == b"\xff\xfe" and _looks_utf16(head)):
+            scan.encoding, scan.problems = None, [(rule, zh, en, None)]
+            return scan
+    if nul:
+        scan.encoding = None
+        scan.problems = [("file.nul", NUL_ZH, "NUL byte in the line", n) for n in _lines(path, lambda b: b"\x00" in b)]
+        return scan
+    if not utf8:
+        _diagnose_non_utf8(path, scan)
+    return scan
+
+
+def _looks_utf16(head: bytes) -> bool:
+    """UTF-16 without a BOM: every other byte of ASCII text is NUL."""
+    return len(head) >= 8 and head[1::2].count(0) > len(head) // 4
+
+
+def _lines(path: Path, bad) -> list[int]:
+    with open(path, "rb") as fh:
+        return list(itertools.islice((n for n, line in enumerate(fh, 1) if bad(line)), MAX_ROWS_LISTED))
+
+
+def _diagnose_non_utf8(path: Path, scan: CsvScan) -> None:
+    """GB18030 when every line decodes so and none is UTF-8 text; else each bad line named."""
+    utf8_text, not_utf8, neither = [], [], []
+    with open(path, "rb") as fh:
+        for number, line in enumerate(fh, 1):
+            if line.isascii():
+                continue
+            try:
+                line.decode("utf-8")
+                utf8_text.append(number)
+                continue
+            except UnicodeDecodeError:
+                not_utf8.append(number)
+            try:
+                line.decode("gb18030")
+            except UnicodeDecodeError:
+                neither.append(number)
+    if utf8_text and not_utf8 and len(utf8_text) >= len(not_utf8):  # a UTF-8 file with GBK lines
+        scan.problems = [("encoding.mixed", MIXED_ZH, "line is not UTF-8 while the rest of the file is", n)
+                         for n in not_utf8[:MAX_ROWS_LISTED]]
+    elif utf8_text and not_utf8:  # a GBK file with UTF-8 lines
+        scan.problems = [("encoding.mixed", MIXED_GBK_ZH, "line is UTF-8 while the rest of the file is GBK", n)
+                         for n in utf8_text[:MAX_ROWS_LISTED]]
+    elif neither:
+        scan.problems = [("encoding.invalid", UNDECODABLE_ZH, "line decodes neither as UTF-8 nor as GB18030", n)
+                         for n in neither[:MAX_ROWS_LISTED]]
+    else:
+        scan.encoding = "gb18030"
+
+
+@dataclass
+class CsvText:
+    raw: RawTable
+    header_line: int
+    problems: list[Problem]
+
+
+def read_csv(path: Path, schema: TableSchema, encoding: str, problems: list[Problem]) -> CsvText | None:
+    """The text of a CSV table, or None (the reason appended to ``problems``)."""
+    file, table = path.name, schema.table
+    with open(path, "rb") as fh:
+        start = fh.read(256 * 1024).decode(encoding, errors="replace").lstrip("\ufeff")
+    first = start.splitlines()[0] if start.strip() else ""
+    delimiter = "\t" if "," not in first and "\t" in first else ";" if "," not in first and ";" in first else ","
+    rows = _first_records(start, delimiter)
+    at = header_row(rows, schema) if rows else 0
+    if not rows or not any(c.strip() for c in rows[at]):
+        problems.append(Problem("file.empty", "error", table, "文件第一行（表头）为空", "the header is empty", file=file))
+        return None
+    if delimiter != ",":
+        problems.append(Problem("file.delimiter", "warning", table, f"文件用{'制表符' if delimiter == chr(9) else '分号'}"
+                                "而不是逗号分隔列，已按此读取", f"fields are separated by {delimiter!r}", file=file))
+    names = resolve_header(rows[at], schema, file, problems)
+    table_text, numbers = _parse(path, encoding, delimiter, at, len(names), problems, schema)
+    if table_text is None:
+        return None
+    columns = dict(zip(names, table_text.columns))
+    keep = _non_blank_rows(table_text)
+    if keep is not None:
+        columns = {k: pc.filter(v, keep) for k, v in columns.items()}
+        numbers = numbers[np.asarray(keep)]
+    return CsvText(RawTable(columns, numbers), at + 1, problems)
+
+
+def _first_records(start: str, delimiter: str) -> list[list[str]]:
+    """The first records of the file's beginning (a record cut off at its end may be partial)."""
+    rows: list[list[str]] = []
+    reader = csv.reader(io.StringIO(start, newline=None), delimiter=delimiter)  # \r, \n or \r\n
+    try:
+        for row in itertools.islice(reader, HEADER_SEARCH_ROWS):
+            rows.append(row)
+    except csv.Error:  # a field longer than the csv module allows: the header is found already
+        pass
+    return rows
+
+
+def _parse(path, encoding, delimiter, at, width, problems, schema):
+    """Arrow parse of the records after the header; (table, record numbers) or (None, None)."""
+    bad: list = []
+
+    def invalid(row) -> str:
+        bad.append((row.number, row.text or "", row.actual_columns))
+        return "skip"
+
+    names = [f"c{j}" for j in range(width)]
+    read = pacsv.ReadOptions(encoding="utf8" if encoding == "utf-8-sig" else encoding, block_size=CHUNK,
+                             skip_rows=at + 1, column_names=names)
+    parse = pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=invalid, ignore_empty_lines=False)
+    convert = pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=False,
+                                   quoted_strings_can_be_null=False, check_utf8=encoding != "utf-8-sig")
+    table = pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert)
+    first = at + 2  # the user's row number of the first record after the header
+    if not bad:
+        return table, np.arange(first, first + table.num_rows)
+    bad.clear()  # again on one thread (line numbers) and with quoted line breaks allowed
+    read.use_threads = False
+    parse = pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=invalid, ignore_empty_lines=False,
+                               newlines_in_values=True)
+    table = pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert)
+    return _repair(table, bad, first, width, delimiter, path.name, problems, schema)
+
+
+def _repair(table, bad, first, width, delimiter, file, problems, schema):
+    """Blank-looking lines are skipped; surplus empty fields dropped; other bad lines reported."""
+    fixed, wrong = [], []
+    for number, text, actual in bad:
+        fields = next(csv.reader([text], delimiter=delimiter), [])
+        if not "".join(fields).strip():
+            continue  # spaces or commas only: a blank row
+        if actual > width and not "".join(fields[width:]).strip():
+            fixed.append((number, fields[:width]))
+        else:
+            wrong.append((number, text))
+    for number, text in wrong[:MAX_ROWS_LISTED]:
+        problems.append(Problem(
+            "row.malformed", "error", schema.table,
+            f"该行的字段数与表头（{width} 列）不一致（多了或少了逗号？），整张表未读入",
+            f"the number of fields differs from the header ({width} columns); table not loaded",
+            file=file, row=number, value=text[:100]))
+    if wrong:
+        return None, None
+    skipped = {number for number, _, _ in bad}
+    total = table.num_rows + len(skipped)
+    numbers = np.array([n for n in range(first, first + total) if n not in skipped], dtype="int64") \
+        if skipped else np.arange(first, first + table.num_rows)
+    if fixed:
+        extra = pa.table({name: [f[j] for _, f in fixed] for j, name in enumerate(table.column_names)})
+        table = pa.concat_tables([table, extra.cast(table.schema)])
+        numbers = np.concatenate([numbers, [n for n, _ in fixed]])
+        order = np.argsort(numbers, kind="stable")
+        table, numbers = table.take(pa.array(order)), numbers[order]
+    return table, numbers
+
+
+def _non_blank_rows(table: pa.Table):
+    """Mask of rows with any non-blank cell, or None when every row has one (the usual case)."""
+    if not table.num_columns or not table.num_rows:
+        return None
+    blank = None
+    for column in table.columns:
+        empty = pc.or_(pc.equal(column, ""), pc.utf8_is_space(column))
+        if blank is None and not pc.any(empty).as_py():
+            return None  # the first column is never blank: nothing to drop
+        blank = empty if blank is None else pc.and_(blank, empty)
+    return pc.invert(blank) if pc.any(blank).as_py() else None

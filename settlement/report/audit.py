@@ -1,0 +1,164 @@
+"""Sheets of the claims audit and the issue-11 package lines (报销审核、签约服务费、保底、考核).
+
+* ``报销审核`` in 汇总.xlsx and 医保对账.xlsx: the "3 × 10 %" check of the ratio table, the
+  totals by rule, community and unit, then the flagged claims (the largest differences
+  first; beyond :data:`LIST_LIMIT` rows the full list is ``results/claims_audit.csv``);
+* ``考核与双目标`` in 汇总.xlsx: how each community's score was derived, the dual targets;
+* ``签约服务费与保底`` in 汇总.xlsx: family-doctor fees per unit, the village guarantee;
+* in a unit's own statement (:func:`unit_sheets`): its own flagged claims only, its
+  family-doctor fees and, for a guaranteed village clinic, its guarantee.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import pandas as pd
+
+from settlement.report.context import ReportContext
+from settlement.report.layout import Col, Sheet, Styles, put_text
+
+M, T, W = "money", "text", "wrap"
+LIST_LIMIT = 20_000
+KIND_ZH = {"inpatient": "住院", "outpatient": "门诊"}
+BY_ZH = {"unit": "按机构", "community": "按参保人所属医共体", "rule": "按审核规则", "county": "全县"}
+
+CHECK = [Col("check_zh", "检查项"), Col("scope", "范围"), Col("level", "等级"),
+         Col("compared_with", "比较对象"), Col("ratio", "报销比例", "pct"),
+         Col("compared_ratio", "比较比例", "pct"), Col("gap", "差距", "pct"),
+         Col("minimum_gap", "最低差距", "pct"), Col("ok_zh", "结果"), Col("message_zh", "说明", W)]
+TOTALS = [Col("by_zh", "汇总口径"), Col("key", "编码"), Col("name", "名称"),
+          Col("claims", "不符记录数", "int"), Col("overpaid", "多支付", M),
+          Col("underpaid", "少支付", M), Col("difference", "差额（多支付为正）", M)]
+CLAIMS = [Col("claim_id", "结算单号/病例号"), Col("kind_zh", "类型"), Col("unit_id", "就诊机构"),
+          Col("unit_name", "机构名称"), Col("community_id", "参保人医共体"), Col("rule_zh", "审核规则", W),
+          Col("applied_ratio", "执行比例", "pct"), Col("expected_ratio", "应执行比例", "pct"),
+          Col("applied_deductible", "执行起付线", M), Col("expected_deductible", "应执行起付线", M),
+          Col("policy_cost", "政策范围内费用", M), Col("fund_paid", "基金已支付", M),
+          Col("expected_fund_paid", "应支付", M), Col("difference", "差额", M)]
+ASSESSMENT = [Col("community_id", "医共体"), Col("input_score", "考核得分表", "float"),
+              Col("rubric_points", "指标得分", "float"), Col("rubric_max_points", "指标满分", "float"),
+              Col("rubric_score", "指标折算得分", "float"), Col("score", "用于结余留用的得分", "float"),
+              Col("source", "得分来源"), Col("explanation", "推导", W)]
+DUAL = [Col("community_id", "医共体"), Col("label_zh", "目标"), Col("value", "实际值", "pct"),
+        Col("target", "目标值", "pct"), Col("met_zh", "是否达成"), Col("targets_met", "达成项数", "int"),
+        Col("factor", "留用比例", "ratio"), Col("retained_before", "调整前留用", M),
+        Col("retained_after", "调整后留用", M), Col("returned", "返还基金", M),
+        Col("explanation", "说明", W)]
+FEES = [Col("unit_id", "签约机构"), Col("unit_name", "机构名称"), Col("community_id", "医共体"),
+        Col("payee_id", "收款单位"), Col("periods", "期数", "int"),
+        Col("signed_persons", "平均签约人数", "int"), Col("amount", "签约服务费", M),
+        Col("explanation", "说明", W)]
+GUARANTEE = [Col("unit_id", "村卫生室"), Col("unit_name", "名称"), Col("pool", "资金来源"),
+             Col("guarantee", "保底收入", M), Col("score", "考核得分", "float"),
+             Col("coefficient", "考核系数", "ratio"), Col("guaranteed", "核定保底额", M),
+             Col("settlement_income", "本年结算收入", M), Col("family_doctor_fees", "签约服务费", M),
+             Col("subsidy", "保底补助", M), Col("explanation", "计算说明", W)]
+
+
+def _names(frame: pd.DataFrame, ctx: ReportContext) -> pd.DataFrame:
+    if frame.empty or "unit_id" not in frame or "unit_name" in frame:
+        return frame
+    return frame.assign(unit_name=frame["unit_id"].astype(str).map(ctx.unit_names()))
+
+
+def _claims(frame: pd.DataFrame, ctx: ReportContext, limit: int | None) -> pd.DataFrame:
+    if frame.empty:
+        return frame
+    out = frame.assign(kind_zh=frame["claim_kind"].map(KIND_ZH), _abs=frame["difference"].abs())
+    out = out.sort_values(["_abs", "claim_id"], ascending=[False, True], kind="stable")
+    return _names(out.head(limit) if limit else out, ctx)
+
+
+def _totals(totals: pd.DataFrame, ctx: ReportContext) -> pd.DataFrame:
+    if totals.empty:
+        return totals
+    names = ctx.unit_names()
+    name = [names.get(k, "") if b == "unit" else ctx.community_name(k) if b == "community"
+            else z if b == "rule" else "全县" for b, k, z in
+            zip(totals["by"], totals["key"].astype(str), totals["rule_zh"])]
+    order = {"county": 0, "rule": 1, "community": 2, "unit": 3}
+    out = totals.assign(by_zh=totals["by"].map(BY_ZH), name=name,
+                        _o=totals["by"].map(order)).sort_values(["_o", "key"], kind="stable")
+    return out
+
+
+def audit_sheet(book, st: Styles, results: Mapping[str, pd.DataFrame], ctx: ReportContext,
+                top: Callable[[Sheet, str], int], name: str = "报销审核") -> Sheet:
+    """The audit sheet: table check, totals, flagged claims (``top`` writes the sheet title)."""
+    sheet = Sheet(book, st, name)
+    row = top(sheet, name)
+    check = results.get("reimbursement_table_check", pd.DataFrame())
+    if not check.empty:
+        check = check.assign(ok_zh=check["ok"].map({True: "符合", False: "不符合"}))
+    row = sheet.block(check, CHECK, row, None, title="报销比例表“3个10%”检查") + 1
+    totals = _totals(results.get("claims_audit_totals", pd.DataFrame()), ctx)
+    row = sheet.block(totals, TOTALS, row, None, title="审核汇总（差额 = 基金已支付 − 应支付）") + 1
+    claims = results.get("claims_audit", pd.DataFrame())
+    listed = _claims(claims, ctx, LIST_LIMIT)
+    title = "不符合报销政策的结算记录（按差额绝对值排序）"
+    if len(claims) > LIST_LIMIT:
+        title += f"：列出前 {LIST_LIMIT:,} 条，共 {len(claims):,} 条，完整清单见 results/claims_audit.csv"
+    sheet.block(listed, CLAIMS, row, "合计", title=title)
+    sheet.setup(0, repeat=False)
+    return sheet
+
+
+def assessment_sheet(book, st: Styles, results: Mapping[str, pd.DataFrame],
+                     top: Callable[[Sheet, str], int], name: str = "考核与双目标") -> Sheet:
+    sheet = Sheet(book, st, name)
+    row = top(sheet, name)
+    row = sheet.block(results.get("community_assessment", pd.DataFrame()), ASSESSMENT, row,
+                      None, title="医共体考核得分（用于结余留用）的推导") + 1
+    dual = results.get("dual_targets", pd.DataFrame())
+    if not dual.empty:
+        dual = dual.assign(met_zh=dual["met"].map({True: "达成", False: "未达成"}).fillna("无数据"))
+    sheet.block(dual, DUAL, row, None, title="双目标管理：目标达成与结余留用比例")
+    sheet.setup(0, repeat=False)
+    return sheet
+
+
+def fees_sheet(book, st: Styles, results: Mapping[str, pd.DataFrame], ctx: ReportContext,
+               top: Callable[[Sheet, str], int], name: str = "签约服务费与保底") -> Sheet:
+    sheet = Sheet(book, st, name)
+    row = top(sheet, name)
+    row = sheet.block(_names(results.get("family_doctor_fees", pd.DataFrame()), ctx), FEES, row,
+                      "合计", title="家庭医生签约服务费（打包支出）") + 1
+    sheet.block(_names(results.get("village_guarantee", pd.DataFrame()), ctx), GUARANTEE, row,
+                "合计", title="村卫生室保底收入补助")
+    sheet.setup(0, repeat=False)
+    return sheet
+
+
+def unit_sheets(results: Mapping[str, pd.DataFrame], ctx: ReportContext
+                ) -> Callable[[object, Styles, str], None]:
+    """A hook for each unit statement: its own audit list, fees and guarantee (if any)."""
+    names = ctx.unit_names()
+    groups = {}
+    for name in ("claims_audit", "family_doctor_fees", "village_guarantee"):
+        frame = results.get(name, pd.DataFrame())
+        if len(frame):
+            frame = frame.assign(unit_name=frame["unit_id"].astype(str).map(names))
+            groups[name] = dict(tuple(frame.groupby(frame["unit_id"].astype(str), sort=False)))
+
+    def own(name: str, unit_id: str) -> pd.DataFrame:
+        return groups.get(name, {}).get(unit_id, pd.DataFrame())
+
+    def write(book, st: Styles, unit_id: str) -> None:
+        claims, fees, guarantee = (own("claims_audit", unit_id), own("family_doctor_fees", unit_id),
+                                   own("village_guarantee", unit_id))
+        if claims.empty and fees.empty and guarantee.empty:
+            return
+        sheet = Sheet(book, st, "审核与补助")
+        put_text(sheet.ws, 0, 0, f"{ctx.year} 年度 {unit_id} 差别化报销审核、签约服务费与保底补助"
+                                 "（仅本单位）", st.title)
+        row = 2
+        if not claims.empty:
+            row = sheet.block(_claims(claims, ctx, None), CLAIMS, row, "合计",
+                              title="本单位不符合报销政策的结算记录") + 1
+        if not fees.empty:
+            row = sheet.block(fees, FEES, row, None, title="家庭医生签约服务费") + 1
+        if not guarantee.empty:
+            sheet.block(guarantee, GUARANTEE, row, None, title="村卫生室保底收入补助")
+        sheet.setup(0, repeat=False)
+    return write

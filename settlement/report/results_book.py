@@ -1,0 +1,123 @@
+"""``results/结果明细.xlsx``: the result tables for people (结果明细), beside the CSVs for programs.
+
+One sheet per result table, Chinese sheet names and column headers, every id and text cell
+written as text (so 01001 keeps its leading zero when a finance officer opens it in Excel),
+money as exact yuan numbers (``#,##0.00``), counts and ratios as numbers. Sheet 说明 lists
+each sheet's table name and each column's Chinese header with the CSV column name. A table of
+more than ``MAX_ROWS`` rows (the case list of a large county) is a one-line note pointing to
+its CSV, so the workbook stays quick to write and to open.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from settlement.report.context import ReportContext
+from settlement.report.layout import Col, Sheet, Styles, new_workbook, put_text
+from settlement.report.results_csv import money_columns
+
+BOOK_NAME = "结果明细.xlsx"
+MAX_ROWS = 100_000  # a sheet beyond this is a note pointing to the CSV (Excel's limit is 1,048,576)
+SHEET_ZH = {
+    "dip_cases": "DIP病例", "dip_units": "DIP机构结算", "community_settlement": "医共体结算",
+    "unit_distribution": "成员单位分配", "chronic_settlement": "慢病包干", "chronic_units": "慢病管理单位",
+    "public_health_allocation": "公卫经费分配", "public_health_pools": "公卫资金池", "indicators": "考核指标",
+    "unit_statement": "结算单明细", "ledger": "医共体台账", "dip_ledger": "DIP台账",
+    "unit_funds": "分资金结算", "bureau_communities": "医保对账医共体", "bureau_units": "医保对账成员单位",
+    "reconciliation_checks": "对账校验", "expenditure": "支出明细", "community_flows": "资金流向",
+    "claims_audit": "报销审核", "village_guarantee": "村医保底", "family_doctor_fees": "家医签约费",
+}
+HEADER_ZH = {
+    "case_id": "病例号", "claim_id": "结算单号", "unit_id": "单位编码", "unit_name": "单位名称",
+    "community_id": "医共体编码", "community_name": "医共体名称", "dip_group": "病种", "ratio": "倍率",
+    "case_class": "病例类型", "base_score": "病种分值", "coefficient": "系数", "points": "分值",
+    "gross_value": "分值金额", "fund_due": "基金应付", "cases": "病例数", "point_value": "结算点值",
+    "self_pay": "个人负担", "violation_deduction": "违规扣款", "withheld": "预留质量保证金",
+    "returned": "返还质量保证金", "fund_paid": "基金实付", "prepaid": "已预付", "balance": "结算差额",
+    "financing": "筹资总额", "available": "可用基金", "reserve": "风险金", "package": "打包额",
+    "expenditure": "支出合计", "expenditure_dip": "成员单位住院", "expenditure_dip_rounding": "住院结算尾差",
+    "expenditure_external": "县外及非成员机构", "expenditure_outpatient": "门诊",
+    "expenditure_other": "其他打包支出", "expenditure_external_county": "县内非成员机构住院",
+    "expenditure_external_city": "市内县外住院", "expenditure_external_province": "省内市外住院",
+    "expenditure_external_national": "省外住院", "expenditure_outpatient_general": "普通门诊",
+    "expenditure_outpatient_chronic_special": "门诊慢特病", "expenditure_outpatient_two_diseases": "两病门诊",
+    "surplus_retained": "结余留用", "surplus_returned": "结余返还基金", "overrun_fund_share": "基金分担超支",
+    "overrun_community_share": "医共体自担超支", "community_score": "考核得分", "community_coefficient": "考核系数",
+    "tier": "层级", "weight": "权重", "performance_coefficient": "绩效系数", "surplus_share": "结余分配",
+    "overrun_share": "超支分担", "enrollees": "纳入人数", "person_months": "人月数", "budget": "包干预算",
+    "spend": "包干支出", "retained": "留用", "fund_share": "基金分担", "community_share": "医共体自担",
+    "pool": "资金池", "work_points": "工分", "quality_coefficient": "质量系数", "quality_score": "质量得分",
+    "allocation": "分配金额", "scope": "范围", "indicator": "指标代码", "label_zh": "项目",
+    "numerator": "分子", "denominator": "分母", "value": "指标值", "target": "目标值", "met": "是否达标",
+    "line": "行代码", "amount": "金额", "explanation": "计算说明", "fund": "资金类别", "payer": "付款方",
+    "section": "部分", "entitlement": "应得金额", "check": "校验项", "left": "左边", "right": "右边",
+    "ok": "通过", "net": "净结算额", "dip": "住院清算", "chronic": "慢病包干", "public_health": "公卫经费",
+    "total": "医保基金结算合计", "paid_by_fund": "付款方：医保基金", "paid_by_community": "付款方：医共体",
+    "paid_by_health_commission": "付款方：卫健委公卫资金", "cases_dip": "成员单位病例数",
+    "cases_external": "县外病例数", "claims_outpatient": "门诊结算数", "score": "考核得分",
+    "at_cost": "未入组按实际支付", "level": "医院等级", "period": "期间", "rule": "规则编号",
+    "rule_zh": "规则", "difference": "差额", "direction": "目标方向", "chronic_carve_out": "单列慢病预算",
+    "capitation_in_package": "打包内慢病预算", "chronic_spend": "慢病人员支出", "package_settlement": "结余分配合计",
+    "chronic_settlement": "慢病分配合计", "outflow": "基金支出", "identity": "应支出",
+    "external_payments": "县外支付", "in_county_payments": "县域内支付", "chronic_surplus_returned": "慢病结余返还",
+    "chronic_fund_share": "基金分担慢病超支", "package_prepaid": "打包预拨", "chronic_prepaid": "慢病预拨",
+    "dip_clearing": "住院年度清算", "package_due": "结余分配应结算", "chronic_due": "慢病应结算",
+    "year_end_due": "年终应结算", "dip_withholding_kept": "保证金留存", "cash_outflow": "基金实际支出",
+    "dip_in": "本医共体医院住院", "dip_rounding": "住院尾差", "kept_in": "保证金留存（本医共体医院）",
+    "outpatient_in": "本医共体门诊", "other_direct": "其他直接支付", "units_share_direct": "直接拨付单位分配",
+    "paid_to_units": "直接支付成员单位", "package_advance": "打包预拨", "chronic_advance": "慢病预拨",
+    "advances": "预拨合计", "year_end_community": "年终与医共体结算", "paid_to_community": "拨付医共体合计",
+    "dip_out": "其他医共体医院住院", "kept_out": "保证金留存（其他医院）", "external": "县外及非成员机构",
+    "outpatient_out": "医共体外门诊", "paid_outside": "付给医共体以外", "kept": "保证金留存",
+    "dip_for_others": "为其他医共体参保人员住院", "kept_for_others": "其他医共体参保人员保证金留存",
+    "hospitals_fund_paid": "成员医院基金实付", "gross": "资金总额", "reserved": "县级预留",
+    "allocated": "已分配", "unallocated": "未分配", "spend_dip": "包干人员住院", "spend_external": "包干人员县外",
+    "spend_outpatient": "包干人员门诊",
+}
+
+
+def header_zh(column: str) -> str:
+    return HEADER_ZH.get(column, column)
+
+
+def _cols(name: str, frame: pd.DataFrame) -> list[Col]:
+    money = set(money_columns(name, frame))
+    cols = []
+    for c in frame.columns:
+        dtype = frame[c].dtype
+        kind = ("money" if c in money else "bool" if pd.api.types.is_bool_dtype(dtype)
+                else "int" if pd.api.types.is_integer_dtype(dtype)
+                else "float" if pd.api.types.is_float_dtype(dtype) else "text")
+        cols.append(Col(c, header_zh(c), kind))
+    return cols
+
+
+def write_results_book(path: Path, tables: Mapping[str, pd.DataFrame], names: list[str],
+                       ctx: ReportContext) -> Path:
+    """The named result tables, one sheet each (in ``names`` order), plus 说明."""
+    book = new_workbook(path, f"{ctx.county} {ctx.year} 年度结算结果明细", ctx.created_at)
+    st = Styles(book)
+    guide = []
+    for name in names:
+        frame = tables.get(name)
+        if frame is None:
+            continue
+        frame = frame.reset_index(drop=True)
+        cols = _cols(name, frame)
+        sheet = Sheet(book, st, ctx.dz(SHEET_ZH.get(name, name))[:31])
+        if len(frame) > MAX_ROWS:  # case-level tables of a large county: the CSV has them
+            put_text(sheet.ws, 0, 0, f"本表共 {len(frame):,} 行，超过 {MAX_ROWS:,} 行，未写入本工作簿；"
+                                     f"请用 results/{name}.csv（编码列请按文本导入）", st.note)
+            sheet.widen(0, 60)
+        else:
+            sheet.block(frame, cols, 0, None)
+        guide += [{"sheet": sheet.ws.name, "table": name, "header": c.header, "column": c.name}
+                  for c in cols]
+    Sheet(book, st, "说明").block(pd.DataFrame(guide), [
+        Col("sheet", "工作表"), Col("table", "结果表（CSV 文件名）"), Col("header", "列标题"),
+        Col("column", "CSV 列名")], 0, None)
+    book.close()
+    return path
