@@ -196,14 +196,16 @@ def settle(t: dict[str, pd.DataFrame], resolved: Resolved, step=lambda name: nul
     return Settlement(tables, problems, {"dip": dip.summary, "audited": extra.audit.audited})
 
 
+#: the result tables of CONTRACT.md: written as CSV and stored in the database
 CONTRACT_RESULTS = ["dip_cases", "dip_units", "community_settlement", "unit_distribution",
                     "chronic_settlement", "public_health_allocation", "indicators",
-                    "unit_statement", "ledger"]
+                    "unit_statement", "ledger", "claims_audit"]
+#: written as CSV (and in the workbooks) only
 SUPPORTING_RESULTS = ["dip_ledger", "unit_funds", "bureau_communities", "bureau_units",
                       "reconciliation_checks", "public_health_pools", "chronic_units",
                       "expenditure", "community_flows",
                       # issue 11 (H6)
-                      "claims_audit", "claims_audit_totals", "reimbursement_table_check",
+                      "claims_audit_totals", "reimbursement_table_check",
                       "family_doctor_fees", "community_assessment", "dual_targets",
                       "village_guarantee"]
 

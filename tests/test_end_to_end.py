@@ -90,6 +90,58 @@ def test_database_holds_the_same_results(first_run):
     assert _yuan(csv["fund_paid"]).tolist() == stored["fund_paid"].tolist()
 
 
+def test_database_holds_the_claims_audit_of_the_csv(first_run):
+    _, db, _, run_dir, _ = first_run
+    store = RunStore.open_existing(db)
+    (run,) = store.list_runs()
+    stored = store.load_results(run.run_id, "claims_audit")
+    csv = pd.read_csv(run_dir / "results" / "claims_audit.csv", dtype=str, keep_default_na=False)
+    assert len(csv) > 0 and len(stored) == len(csv) == run.result_rows["claims_audit"]
+    assert stored.columns.tolist() == csv.columns.tolist()
+    assert int(stored["difference"].sum()) == int(_yuan(csv["difference"]).sum())
+    for column in ("claim_id", "claim_kind", "rule"):
+        assert stored[column].tolist() == csv[column].tolist(), column
+    for column in ("fund_paid", "expected_fund_paid", "difference"):
+        assert stored[column].tolist() == _yuan(csv[column]).tolist(), column
+
+
+def test_database_and_csv_carry_each_statement_lines_payer(first_run):
+    _, db, _, run_dir, _ = first_run
+    store = RunStore.open_existing(db)
+    (run,) = store.list_runs()
+    stored = store.load_results(run.run_id, "unit_statement")
+    net = stored["line"] == "net"
+    assert set(stored.loc[~net, "payer"]) == {"fund", "community", "health_commission"}
+    assert (stored.loc[net, "payer"] == "").all()  # the net line is every payer's sum
+    csv = pd.read_csv(run_dir / "results" / "unit_statement.csv", dtype=str, keep_default_na=False)
+    assert csv["payer"].tolist() == stored["payer"].tolist()
+
+
+def test_a_run_without_audit_columns_stores_an_empty_claims_audit(tmp_path):
+    from settlement.stages.audit import AUDIT_COLUMNS
+
+    data = tmp_path / "data"
+    shutil.copytree(DATA, data)
+    optional = ["policy_cost", "deductible", "reimbursement_ratio", "referral_from_unit_id",
+                "emergency", "registered_residence_elsewhere"]
+    for name in ("inpatient_cases", "outpatient_claims"):
+        path = data / f"{name}.csv"
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+        frame.drop(columns=optional).to_csv(path, index=False)
+    db = f"sqlite:///{tmp_path / 'runs.db'}"
+    result = _run("run", "--config", CONFIG, "--data", data, "--out", tmp_path / "out", "--db", db,
+                  "--quiet")
+    assert result.exit_code == 0, result.output
+    store = RunStore.open_existing(db)
+    (run,) = store.list_runs()
+    stored = store.load_results(run.run_id, "claims_audit")
+    assert len(stored) == 0 and stored.columns.tolist() == AUDIT_COLUMNS
+    assert run.result_rows["claims_audit"] == 0
+    (run_dir,) = list((tmp_path / "out").iterdir())
+    csv = pd.read_csv(run_dir / "results" / "claims_audit.csv", dtype=str)
+    assert len(csv) == 0 and csv.columns.tolist() == AUDIT_COLUMNS
+
+
 def test_workbook_reads_back_to_the_results(first_run):
     """Every numbered line of a unit's workbook carries the amount of its unit_statement row."""
     import openpyxl

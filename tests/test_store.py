@@ -116,11 +116,33 @@ def result_tables() -> dict[str, pd.DataFrame]:
         "unit_statement": pd.DataFrame({
             "unit_id": s("U1", "U1", "U1"), "line": s("dip_balance", "surplus_share", "net"),
             "label_zh": s("DIP 清算差额", "结余分配", "净额"), "amount": [194_143, 750, 194_893],
-            "explanation": s("1,094,143 分 − 900,000 分", "=公式不是公式", None)}),
+            "explanation": s("1,094,143 分 − 900,000 分", "=公式不是公式", None),
+            "payer": s("fund", "community", "")}),  # the net line has no payer of its own
         "ledger": pd.DataFrame({
             "community_id": s("G1", "G1", "G1"), "line": s("package", "expenditure", "surplus_retained"),
             "label_zh": s("打包额", "支出", "结余留用"), "amount": [1_000, -900, -100]}),
+        "claims_audit": claims_audit_frame(),
     }
+
+
+def claims_audit_frame() -> pd.DataFrame:
+    """Three flagged rows: claim C1 breaks two rules (its rows add up to its difference), and
+    an outpatient claim shares the id C1 of an inpatient case (separate id spaces)."""
+    # C1: policy 8,000.00, expected deductible 200.00 at 85 % → 6,630.00; applied 300.00 at 80 %
+    # → 6,160.00: −470.00, split: deductible part (300 − 200) × 85 % = −85.00, ratio part −385.00
+    return pd.DataFrame({
+        "claim_id": s("C1", "C1", "C1"), "unit_id": s("U1", "U1", "V1"),
+        "community_id": s("G1", "G1", None), "rule": s("ratio_table", "referral_up_deductible", "ratio_table"),
+        "rule_zh": s("报销比例与比例表不符（按机构范围和等级）", "医共体内上转，起付线应只补交差额（合并计算起付线）",
+                     "报销比例与比例表不符（按机构范围和等级）"),
+        "applied_ratio": [0.80, 0.80, 0.70], "expected_ratio": [0.85, 0.85, 0.60],
+        "applied_deductible": np.array([30_000, 30_000, 0], dtype="int64"),
+        "expected_deductible": np.array([20_000, 20_000, 0], dtype="int64"),
+        "fund_paid": np.array([616_000, 616_000, 7_000], dtype="int64"),
+        "expected_fund_paid": np.array([663_000, 663_000, 6_000], dtype="int64"),
+        "difference": np.array([-38_500, -8_500, 1_000], dtype="int64"),  # 100.00 × 10 points
+        "claim_kind": s("inpatient", "inpatient", "outpatient"),
+        "policy_cost": np.array([800_000, 800_000, 10_000], dtype="int64")})
 
 
 def result_row_counts(store: RunStore, run_id: str) -> dict[str, int]:
@@ -187,6 +209,35 @@ def test_migrated_schema_matches_the_table_definitions(store):
     assert diffs == []
 
 
+def test_cli_upgrades_a_database_at_0005_keeping_its_statements(db_url):
+    with RunStore.open(db_url) as store:
+        store.upgrade("0005")  # before the claims audit was stored and statement lines had a payer
+        assert "claims_audit" not in sa.inspect(store.engine).get_table_names()
+        old_run = insert_old_run(store, "R-0005", status="succeeded")
+        with store.engine.begin() as conn:
+            conn.execute(sa.text("UPDATE runs SET result_columns = :c WHERE run_id = :r"), {
+                "r": old_run, "c": json.dumps({"unit_statement": {
+                    "stored": ["unit_id", "line", "label_zh", "amount", "explanation"], "not_stored": []}})})
+            conn.execute(sa.text("INSERT INTO unit_statement (run_id, unit_id, line, label_zh, amount, "
+                                 "explanation, row_no) VALUES (:r, 'U1', 'net', '净额', 123456, NULL, 0)"),
+                         {"r": old_run})
+    result = CliRunner().invoke(main, ["db", "upgrade", "--db", db_url])
+    assert result.exit_code == 0, result.output
+    assert f"0005 → {head_revision()}" in result.output
+    with RunStore.open(db_url) as store:
+        inspector = sa.inspect(store.engine)
+        assert "claims_audit" in inspector.get_table_names()
+        assert "payer" in {c["name"] for c in inspector.get_columns("unit_statement")}
+        old = store.load_results(old_run, "unit_statement")  # read as it was stored, no payer
+        assert old.columns.tolist() == ["unit_id", "line", "label_zh", "amount", "explanation"]
+        assert old["amount"].tolist() == [123456]
+        assert len(store.load_results(old_run, "claims_audit")) == 0  # the old run audited nothing
+        new_run = store.begin_run(meta(year=2026))
+        store.save_results(new_run, {n: result_tables()[n] for n in ("unit_statement", "claims_audit")})
+        assert store.load_results(new_run, "unit_statement")["payer"].tolist() == ["fund", "community", ""]
+        assert store.load_results(new_run, "claims_audit")["difference"].sum() == -47_000 + 1_000
+
+
 def test_read_commands_ask_for_an_upgrade_of_an_old_database(db_url):
     with RunStore.open(db_url) as store:
         store.upgrade("0001")
@@ -211,6 +262,43 @@ def test_every_result_table_round_trips_in_its_row_order(store):
     assert record.status == "succeeded" and record.finished_at >= record.started_at
     assert record.result_rows == counts
     assert record.timings["dip"] == 0.5 and "persist" in record.timings
+
+
+def test_an_empty_claims_audit_is_stored_as_no_rows_with_the_same_columns(store):
+    from settlement.stages.audit import AUDIT_COLUMNS, empty_audit
+
+    run_id = store.begin_run(meta())
+    counts = store.save_results(run_id, {"claims_audit": empty_audit()})  # no audit columns in the data
+    assert counts == {"claims_audit": 0}
+    back = store.load_results(run_id, "claims_audit")
+    assert back.columns.tolist() == AUDIT_COLUMNS and len(back) == 0
+    assert store.get_run(run_id).result_columns["claims_audit"] == {"stored": AUDIT_COLUMNS,
+                                                                     "not_stored": []}
+
+
+def test_claims_audit_keys_claims_by_kind_and_rule(store):
+    audit = claims_audit_frame()
+    run_id = store.begin_run(meta())
+    store.save_results(run_id, {"claims_audit": audit})  # C1 twice inpatient, once outpatient: fine
+    back = store.load_results(run_id, "claims_audit")
+    assert back[["claim_kind", "claim_id", "rule"]].values.tolist() == [
+        ["inpatient", "C1", "ratio_table"], ["inpatient", "C1", "referral_up_deductible"],
+        ["outpatient", "C1", "ratio_table"]]
+    assert back["difference"].dtype == "int64" and back["difference"].tolist() == [-38_500, -8_500, 1_000]
+    twice = store.begin_run(meta())
+    with pytest.raises(Exception):  # the same claim and rule listed twice (COPY's own error on PG)
+        store.save_results(twice, {"claims_audit": pd.concat([audit, audit.iloc[[0]]], ignore_index=True)})
+    record = store.get_run(twice)
+    assert record.status == "failed"
+    assert "unique" in record.failure_reason.lower() or "duplicate" in record.failure_reason.lower()
+
+
+def test_a_statement_without_payer_is_stored_without_it(store):
+    statement = result_tables()["unit_statement"].drop(columns="payer")
+    run_id = store.begin_run(meta())
+    store.save_results(run_id, {"unit_statement": statement})
+    assert "payer" not in store.get_run(run_id).result_columns["unit_statement"]["stored"]
+    pd.testing.assert_frame_equal(store.load_results(run_id, "unit_statement"), statement, check_dtype=False)
 
 
 def test_money_is_exact_beyond_float_precision(store):

@@ -1,9 +1,9 @@
 """Result tables as CSV (``reports/<run_id>/results/*.csv``), money as yuan with two decimals.
 
 The contract tables (CONTRACT.md "Outputs of a run") are written with exactly the columns the
-database stores (contract columns + ``explanation``), so a CSV and the database agree row for
-row; the supporting tables (the DIP ledger, per-fund balances, the bureau view, the checks)
-are written whole. Money is known by column kind, never guessed from a dtype: the contract's
+database stores (contract columns + ``explanation``, ``unit_statement.payer``), so a CSV and
+the database agree row for row; the supporting tables (the DIP ledger, per-fund balances, the
+bureau view, the checks) are written whole. Money is known by column kind, never guessed from a dtype: the contract's
 kinds come from :data:`settlement.store.tables.RESULT_SPECS`, the supporting tables' money
 columns are listed below. Text that starts with ``=``, ``+``, ``-``, ``@``, tab or CR (a unit
 named ``=HYPERLINK(…)``) is written with a leading ``'`` (OWASP CSV injection); money columns
@@ -33,8 +33,6 @@ SUPPORTING_MONEY: dict[str, tuple[str, ...]] = {
     "expenditure": tuple(),  # filled below: every expenditure_* column
     "bureau_communities": tuple(),  # every column but ids and names
     # issue 11 (H6): claims audit and package lines
-    "claims_audit": ("applied_deductible", "expected_deductible", "policy_cost", "fund_paid",
-                     "expected_fund_paid", "difference"),
     "claims_audit_totals": ("overpaid", "underpaid", "difference"),
     "family_doctor_fees": ("amount",),
     "dual_targets": ("retained_before", "retained_after", "returned"),

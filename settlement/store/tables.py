@@ -22,8 +22,9 @@ Column kinds, one per contract column (:data:`RESULT_SPECS`)::
     bool   Boolean                  (indicator met)
 
 Every result table also has an optional ``explanation`` (how the row was computed); a frame
-may leave it out. Working columns a stage adds beyond these are not stored (the CSVs and
-workbooks carry them); the run records which columns were stored and which were not.
+may leave it out, and so ``unit_statement.payer`` (付款方, revision 0006). Working columns a
+stage adds beyond these are not stored (the CSVs and workbooks carry them); the run records
+which columns were stored and which were not.
 
 The schema itself is created and changed only by the Alembic migrations in
 ``settlement/migrations/versions``; these definitions are what the code reads and writes, and a
@@ -126,10 +127,14 @@ class ResultSpec:
         return dict(self.columns)[column]
 
 
-def _spec(name: str, key: tuple[str, ...], columns: str) -> ResultSpec:
-    """'case_id:text unit_id:text ratio:float …' → ResultSpec."""
-    pairs = tuple(tuple(item.split(":")) for item in columns.split())
-    return ResultSpec(name, key, pairs)  # type: ignore[arg-type]
+def _pairs(columns: str) -> tuple[tuple[str, str], ...]:
+    return tuple(tuple(item.split(":")) for item in columns.split())  # type: ignore[misc]
+
+
+def _spec(name: str, key: tuple[str, ...], columns: str, optional: str = "") -> ResultSpec:
+    """'case_id:text unit_id:text ratio:float …' → ResultSpec; ``optional`` columns are stored
+    when the frame has them, after ``explanation``."""
+    return ResultSpec(name, key, _pairs(columns), OPTIONAL_COLUMNS + _pairs(optional))
 
 
 RESULT_SPECS: dict[str, ResultSpec] = {s.name: s for s in [
@@ -161,9 +166,17 @@ RESULT_SPECS: dict[str, ResultSpec] = {s.name: s for s in [
           "scope:text indicator:text label_zh:text numerator:float denominator:float value:float "
           "target:float met:bool"),
     _spec("unit_statement", ("unit_id", "line"),
-          "unit_id:text line:text label_zh:text amount:money"),
+          "unit_id:text line:text label_zh:text amount:money",
+          optional="payer:text"),  # payer (fund / community / health_commission): revision 0006
     _spec("ledger", ("community_id", "line"),
           "community_id:text line:text label_zh:text amount:money"),
+    # revision 0006 (issue 11): one row per flagged claim and rule; inpatient case ids and
+    # outpatient claim ids are separate id spaces, hence claim_kind in the key
+    _spec("claims_audit", ("claim_kind", "claim_id", "rule"),
+          "claim_id:text unit_id:text community_id:text rule:text rule_zh:text "
+          "applied_ratio:float expected_ratio:float applied_deductible:money "
+          "expected_deductible:money fund_paid:money expected_fund_paid:money difference:money "
+          "claim_kind:text policy_cost:money"),
 ]}
 
 SQL_TYPES = {
