@@ -76,6 +76,21 @@ def audit(config_path: Path, data_dir: Path, out_dir: Path) -> None:
     sys.exit(0 if run_audit(config_path, data_dir, out_dir) else 1)
 
 
+@main.command(help="月度通报与预警 / the monthly bulletin (月度通报.xlsx) and its early warnings.")
+@click.option("--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path))
+@click.option("--month", required=True, metavar="YYYY-MM", help="通报月份 / the month")
+@click.option("--out", "out_dir", default=Path("reports") / "bulletin", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="输出目录 / output folder")
+@click.option("--previous-data", "previous_dir", default=None, type=click.Path(path_type=Path),
+              help="上年数据目录（同月对比与季节性预测）/ last year's data folder")
+def bulletin(config_path: Path, data_dir: Path, month: str, out_dir: Path,
+             previous_dir: Path | None) -> None:
+    from settlement.monthly.bulletin_command import run_bulletin
+
+    sys.exit(0 if run_bulletin(config_path, data_dir, month, out_dir, previous_dir) else 1)
+
+
 @main.command(help="生成数据字典 / write docs/data-dictionary.md from the table definitions.")
 @click.option("--out", "out_path", default=None, type=click.Path(dir_okay=False, path_type=Path),
               help="输出文件（缺省 当前目录下 docs/data-dictionary.md）/ output file (default: ./docs/data-dictionary.md)")
@@ -113,9 +128,17 @@ def datadict(out_path: Path | None, check: bool) -> None:
               help="结算单另存 PDF（需 LibreOffice）/ also write the statements as PDF (LibreOffice)")
 @click.option("--data-docs", is_flag=True,
               help="另写 Great Expectations Data Docs（英文 HTML，数 MB）/ also write GX Data Docs")
+@click.option("--month", default=None, metavar="YYYY-MM",
+              help="月度 DIP 预结算（该月出院病例）/ the monthly DIP pre-settlement of this month")
 def run(config_path: Path, data_dir: Path, out_dir: Path, db_url: str, supersede: bool, quiet: bool,
-        scenarios: tuple[Path, ...], pdf: bool, data_docs: bool) -> None:
+        scenarios: tuple[Path, ...], pdf: bool, data_docs: bool, month: str | None) -> None:
     from settlement.pipeline import run_settlement
+
+    if month is not None:  # issue 10: a month run (kind = month); period closing does not apply
+        from settlement.monthly.run_month import run_month
+
+        sys.exit(0 if run_month(config_path, data_dir, out_dir, db_url, month,
+                                progress=not quiet).ok else 1)
 
     outcome = run_settlement(config_path, data_dir, out_dir, db_url, supersede=supersede,
                              progress=not quiet, pdf=pdf, data_docs=data_docs)

@@ -154,6 +154,8 @@ class DipParams(Section):
     drg_low_bound: Decimal | None = unit("ratio", None)  # DRG 低倍率界值 (required when drg)
     drg_high_bound: Decimal | None = unit("ratio", None)  # DRG 高倍率界值 (required when drg)
     drg_extreme_ratio_bound: Decimal | None = unit("ratio", None)  # DRG 极端倍率审核界值
+    # --- issue 10: monthly pre-settlement (月度预结算); required by `run --month` only ---
+    presettlement_ratio: Decimal | None = unit("ratio", None)  # 月度预结算拨付比例, e.g. 0.9
 
     @model_validator(mode="after")
     def _dip_complete(self) -> "DipParams":
@@ -212,6 +214,15 @@ class PublicHealthParams(Section):
     # (floor_share applies either way — with work_points it is what keeps villages ≥ 40 %)
     tier_basis: Literal["ratio", "work_points"] = unit("enum", "ratio")
     quality_score_rule: ScoreRule = unit("rule")
+    # 季度预拨方案 (seed 004: 每季度…提出资金预拨方案…年终评估清算): each quarter's share of the
+    # year's pool, split among units — equal: every quarter by the base (plan_q1_basis);
+    # by_assessed_work_points: quarter q by the assessed weight of quarter q − 1 (Q1: the base)
+    plan_rule: Literal["equal", "by_assessed_work_points"] = unit("enum", "equal")
+    # the base: previous_year = the previous year's assessed weights (work points table rows of
+    # year − 1), equal = every unit of a tier alike (also the fallback when year − 1 is absent)
+    plan_q1_basis: Literal["previous_year", "equal"] = unit("enum", "previous_year")
+    # share of each quarter's pool prepaid by the plan (年初/按季预拨比例); the rest at year end
+    plan_prepayment_ratio: Decimal = unit("ratio", Decimal(1), ge=0, le=1)
 
 
 class IndicatorTarget(Strict):
@@ -224,6 +235,8 @@ class IndicatorParams(Section):
 
     targets: dict[str, IndicatorTarget] = unit("targets")
     scoring: dict[str, Decimal] | None = unit("points", None)  # points per indicator met
+    # 县域内就诊率 by visits (人次, the seeds' definition) or by persons (人数), issue 10 §6
+    visit_rate_basis: Literal["visits", "persons"] = unit("enum", "visits")
 
 
 class FlowOfFundsParams(Section):
@@ -365,6 +378,26 @@ class DualTargetParams(Section):
         return self
 
 
+class EarlyWarningParams(Section):
+    """预警 (issue 10 §4): thresholds of the monthly bulletin; a threshold left out is not checked.
+
+    ``execution_lead``: warn when the share of the package spent runs ahead of the share of the
+    year elapsed by more than this (0.05 = 5 个百分点); ``cost_growth``: 住院次均费用 growth
+    (against the same month of last year, else the month before) above this; ``cmi_change`` /
+    ``case_change``: a member unit's CMI or case count moving month on month by more than this
+    (either way), for units with at least ``min_unit_cases`` cases in one of the two months
+    (a township centre's 1 → 2 cases is no signal); ``top_n``: how many destinations and 外转病种 the bulletin lists. The
+    out-of-county thresholds are the indicator targets (``indicators.targets``).
+    """
+
+    execution_lead: Decimal | None = unit("ratio", None)
+    cost_growth: Decimal | None = unit("ratio", None)
+    cmi_change: Decimal | None = unit("ratio", None)
+    case_change: Decimal | None = unit("ratio", None)
+    min_unit_cases: int = unit("count", 0)
+    top_n: int = unit("count", 10)
+
+
 class Params(Section):
     package: PackageParams
     dip: DipParams
@@ -381,6 +414,7 @@ class Params(Section):
     village_guarantee: VillageGuaranteeParams = VillageGuaranteeParams()
     assessment: AssessmentParams = AssessmentParams()
     dual_targets: DualTargetParams = DualTargetParams()
+    early_warning: EarlyWarningParams = EarlyWarningParams()  # issue 10 §4 (H10)
 
     @classmethod
     def is_required(cls, path: str) -> bool:

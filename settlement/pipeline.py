@@ -66,7 +66,8 @@ def load_and_validate(config_path: Path, data_dir: Path):
 
 
 def settle_checked(loaded: LoadResult, resolved: Resolved | None, problems: list[Problem],
-                   step=lambda name: nullcontext()) -> "Settlement | None":
+                   step=lambda name: nullcontext(),
+                   presettlements: pd.DataFrame | None = None) -> "Settlement | None":
     """The settlement when the checks found no error, its own problems appended to ``problems``.
 
     The one place where the stages' warnings (extreme DIP ratios, empty public-health tiers …)
@@ -75,7 +76,7 @@ def settle_checked(loaded: LoadResult, resolved: Resolved | None, problems: list
     """
     if has_errors(problems) or resolved is None:
         return None
-    result = settle(loaded.tables, resolved, step)
+    result = settle(loaded.tables, resolved, step, presettlements)
     problems += result.problems
     return result
 
@@ -116,14 +117,23 @@ class Settlement:
     summary: dict
 
 
-def settle(t: dict[str, pd.DataFrame], resolved: Resolved, step=lambda name: nullcontext()) -> Settlement:
+def settle(t: dict[str, pd.DataFrame], resolved: Resolved, step=lambda name: nullcontext(),
+           presettlements: pd.DataFrame | None = None) -> Settlement:
     """The settlement itself, pure: input frames + parameters → result frames.
 
     ``step(name)`` is a context manager the caller uses for timings and progress.
+    ``presettlements``: the recorded monthly DIP pre-settlements (unit_id, month, paid), issue
+    10: the DIP prepaid when ``prepayments`` has no DIP rows, else reconciled with them
+    (:mod:`settlement.monthly.clearing`).
     """
+    from settlement.monthly.clearing import with_recorded_months
+
     P, year, src = resolved.params, resolved.year, resolved.source
     refs = {path: trace.reference for path, trace in resolved.trace.items()}
     problems: list[Problem] = []
+    if presettlements is not None:
+        prepayments, found = with_recorded_months(t.get("prepayments"), presettlements)
+        t, problems = {**t, "prepayments": prepayments}, problems + found
     with step("DIP 结算 DIP settlement"):
         dip = settle_dip(t["inpatient_cases"], t["units"], t["dip_groups"],
                          t["dip_reference_costs"], t["performance_scores"], t["prepayments"],
@@ -154,7 +164,8 @@ def settle(t: dict[str, pd.DataFrame], resolved: Resolved, step=lambda name: nul
                                         outpatient_claims=t["outpatient_claims"], units=t["units"],
                                         params=P.indicators, communities=t["communities"],
                                         enrolment=chronic.enrolment,
-                                        reference_costs=t["dip_reference_costs"])
+                                        reference_costs=t["dip_reference_costs"],
+                                        period=str(year))
         problems += indicators.problems
         assessment = community_assessment(t["performance_scores"], indicators.scores,
                                           t["communities"], P.assessment)
@@ -179,7 +190,8 @@ def settle(t: dict[str, pd.DataFrame], resolved: Resolved, step=lambda name: nul
               "community_settlement": community, "unit_distribution": distribution,
               "ledger": ledger, "chronic_settlement": chronic.settlement,
               "chronic_units": chronic.units, "public_health_allocation": health.allocation,
-              "public_health_pools": health.pools, "indicators": indicators.table,
+              "public_health_pools": health.pools, "public_health_plan": health.plan,
+              "indicators": indicators.table,
               "indicator_scores": indicators.scores, "expenditure": spend, "packages": packages,
               "claims_audit": extra.audit.claims, "claims_audit_totals": extra.audit.totals,
               "reimbursement_table_check": extra.table_check,
@@ -202,7 +214,8 @@ CONTRACT_RESULTS = ["dip_cases", "dip_units", "community_settlement", "unit_dist
                     "unit_statement", "ledger", "claims_audit"]
 #: written as CSV (and in the workbooks) only
 SUPPORTING_RESULTS = ["dip_ledger", "unit_funds", "bureau_communities", "bureau_units",
-                      "reconciliation_checks", "public_health_pools", "chronic_units",
+                      "reconciliation_checks", "public_health_pools", "public_health_plan",
+                      "chronic_units",
                       "expenditure", "community_flows",
                       # issue 11 (H6)
                       "claims_audit_totals", "reimbursement_table_check",
@@ -269,8 +282,11 @@ def run_settlement(config_path: Path, data_dir: Path, out_root: Path, db_url: st
 
 
 def _begin_run(config, config_path: Path, data_dir: Path, out_root: Path, db_url: str,
-               supersede: bool, echo):
-    """(store, run id): schema brought up to date, dead runs marked 中断, the run recorded."""
+               supersede: bool, echo, **kind):
+    """(store, run id): schema brought up to date, dead runs marked 中断, the run recorded.
+
+    ``kind`` is passed on to the run record (a month run: ``kind="month", month="2025-03"``).
+    """
     from settlement.store import RunMeta, RunStore
 
     store = RunStore.open(db_url)
@@ -281,7 +297,7 @@ def _begin_run(config, config_path: Path, data_dir: Path, out_root: Path, db_url
         run_id = store.begin_run(RunMeta(
             config.county, config.settlement_year, config.scenario, config.sha256,
             config_path=str(config_path), data_dir=str(data_dir),
-            report_root=str(out_root.absolute())), supersede=supersede)
+            report_root=str(out_root.absolute()), **kind), supersede=supersede)
     except BaseException:
         store.dispose()
         raise
@@ -305,7 +321,8 @@ def _run_steps(store, run_id: str, config_path: Path, data_dir: Path, run_dir: P
             problems += found
             store.update_run(run_id, input_hashes=loaded.file_hashes,
                              input_rows={t: len(f) for t, f in loaded.tables.items()})
-        result = settle_checked(loaded, resolved, problems, steps)  # the problems `validate` reports
+        result = settle_checked(loaded, resolved, problems, steps,  # the problems `validate` reports
+                                _recorded_months(store, config, resolved))
         own = own_check_problems(result) if result is not None else []
         problems += own
         write_report(problems, loaded, work / "validation", data_docs=data_docs)
@@ -338,6 +355,15 @@ def _run_steps(store, run_id: str, config_path: Path, data_dir: Path, run_dir: P
             raise
         return failed, None
     return Outcome(ok=True, problems=problems, run_id=run_id, run_dir=run_dir), result
+
+
+def _recorded_months(store, config, resolved) -> pd.DataFrame | None:
+    """The base scenario's recorded monthly DIP pre-settlements of the county-year (issue 10)."""
+    from settlement.monthly.recorded import recorded_presettlements
+
+    if config is None or resolved is None:
+        return None
+    return recorded_presettlements(store.engine, config.county, resolved.year)
 
 
 def own_check_problems(result: Settlement) -> list[Problem]:

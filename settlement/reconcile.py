@@ -126,7 +126,7 @@ def reconcile(results: Mapping[str, pd.DataFrame], units: pd.DataFrame,
     flow = params.flow_of_funds if params is not None else FlowOfFundsParams()
     drg = params is not None and params.dip.payment_method == "drg"
     lines = pd.concat([dip_lines(t.dip, params, source, drg), package_lines(t), chronic_lines(t),
-                       public_health_lines(t.ph)], ignore_index=True)
+                       public_health_lines(t.ph, t.ph_plan)], ignore_index=True)
     lines = with_payer(lines, flow)
     balances = _stage_balances(t)
     checks = [_fund_check(lines, balances)]
@@ -164,6 +164,7 @@ class _Tables:
 
         self.dip, self.dist = get("dip_units"), get("unit_distribution")
         self.chronic_units, self.ph = get("chronic_units"), get("public_health_allocation")
+        self.ph_plan = get("public_health_plan")  # per quarter (issue 10.5)
         self.cs, self.chronic = get("community_settlement"), get("chronic_settlement")
         p = pd.DataFrame(columns=["payee_id", "fund", "amount"]) if prepayments is None else prepayments
         self.prepaid = (p.assign(amount=p["amount"].astype("int64"))

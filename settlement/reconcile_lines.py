@@ -15,6 +15,7 @@ import pandas as pd
 from settlement.money import yuan_display as y
 from settlement.params import FlowOfFundsParams, Params
 from settlement.reconcile_bureau import chronic_net
+from settlement.wording import quarter_zh
 
 FUNDS = ("dip", "package", "chronic", "public_health")
 FUND_ZH = {"dip": "DIP 住院结算", "package": "结余留用/超支分担", "chronic": "慢性病包干",
@@ -125,7 +126,9 @@ def chronic_lines(t: _Tables) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True)
 
 
-def public_health_lines(d: pd.DataFrame) -> pd.DataFrame:
+def public_health_lines(d: pd.DataFrame, plan: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Each pool's allocation, less what was prepaid — one line per quarter from the plan
+    (``public_health_plan``: the actual prepayment, or the plan when none was entered)."""
     if d.empty:
         return pd.DataFrame()
     out = []
@@ -139,11 +142,28 @@ def public_health_lines(d: pd.DataFrame) -> pd.DataFrame:
                                           rows["weight"].astype(float), rows["allocation"])]
         out.append(_frame("public_health", 40 + 2 * k, f"public_health.{pool}", name,
                           rows["unit_id"], rows["allocation"], text))
+        if plan is not None and not plan.empty:
+            out.append(_quarter_lines(plan.loc[plan["pool"].astype(str) == pool], pool, name,
+                                      41 + 2 * k))
+            continue
         paid = rows.loc[rows["prepaid"].ne(0)]
         out.append(_frame("public_health", 41 + 2 * k, f"public_health.{pool}.prepaid",
                           f"减：{name}已预拨", paid["unit_id"], -paid["prepaid"],
                           [f"{name}年内已预拨合计 {y(p)} 元" for p in paid["prepaid"]]))
     return pd.concat(out, ignore_index=True)
+
+
+def _quarter_lines(plan: pd.DataFrame, pool: str, name: str, seq: int) -> pd.DataFrame:
+    """减：…2025 年第 1 季度预拨 — one line per (unit, quarter) prepaid, the plan explained."""
+    paid = plan.loc[plan["prepaid"].ne(0)]
+    quarter = paid["quarter"].fillna("").astype(str)
+    lines = [f"public_health.{pool}.{q}.prepaid" if q else f"public_health.{pool}.prepaid"
+             for q in quarter]
+    labels = [f"减：{name}{quarter_zh(q)}预拨" if q else f"减：{name}已预拨（未注明季度）"
+              for q in quarter]
+    frame = _frame("public_health", seq, "", "", paid["unit_id"], -paid["prepaid"],
+                   paid["explanation"].fillna("").astype(str))
+    return frame.assign(line=lines, label_zh=labels)
 
 
 def _prepaid_frame(t: _Tables, ids: pd.Series, fund: str, seq: int, label: str) -> pd.DataFrame:

@@ -140,3 +140,8 @@ def plain_number(x, decimals: int = 4) -> str:
     """A count-like number for prose: thousands separators, no trailing zeros (88, 1,234.5)."""
     text = f"{float(x):,.{decimals}f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def scenario_zh(scenario) -> str:
+    """A scenario as people read it: the base scenario is 基准方案, others 情景方案「name」."""
+    return "基准方案" if scenario in ("base", "", None) else f"情景方案「{scenario}」"

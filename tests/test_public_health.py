@@ -150,14 +150,15 @@ def test_a_tier_without_work_points_drops_out_and_is_reported():
     result = settle_public_health(communities=communities(9_000, 1), units=UNITS, workpoints=wp,
                                   prepayments=None, params=params, year=YEAR)
     c1 = result.allocation.query("community_id == 'C1'").set_index("unit_id")["allocation"]
-    # 9,000.00 by ratios 5:4 (county tier absent) → 5,000.00 / 4,000.00 (village ≥ 3,600.00)
-    assert c1.to_dict() == {"T1": 500_000, "V1": 400_000}
+    # 9,000.00 by ratios 5:4 (county tier absent) → 5,000.00 / 4,000.00 (village ≥ 3,600.00);
+    # H1, V2, V3 have no work points: 0 (they are listed because the Q1 plan prepaid them)
+    assert c1.to_dict() == {"H1": 0, "T1": 500_000, "V1": 400_000, "V2": 0, "V3": 0}
     assert "public_health.empty_tier" in [p.rule for p in result.problems]
 
 
 def test_two_diseases_pool_goes_to_communities_reporting_its_work_points():
-    wp = workpoints([("T1", "2025Q1", 10, 90, "two_diseases"), ("V1", "2025Q1", 30, 90, "two_diseases"),
-                     ("T2", "2025Q1", 10, 90, "two_diseases"), ("H1", "2025Q1", 5, 90)])
+    wp = workpoints([(u, f"2025Q{q}", p, 90, "two_diseases") for q in (1, 2, 3, 4)
+                     for u, p in (("T1", 10), ("V1", 30), ("T2", 10))] + [("H1", "2025Q1", 5, 90)])
     params = _params(two_diseases_pool=Decimal("300000.00"))
     result = settle_public_health(communities=communities(30_000, 10_000), units=UNITS,
                                   workpoints=wp, prepayments=None, params=params, year=YEAR)
@@ -166,7 +167,8 @@ def test_two_diseases_pool_goes_to_communities_reporting_its_work_points():
     assert pools[("two_diseases", "C1")] == 22_500_000 and pools[("two_diseases", "C2")] == 7_500_000
     two = result.allocation.query("pool == 'two_diseases'")
     assert two["allocation"].sum() == 30_000_000
-    # in C1 the township and village tiers (5:4) split 225,000.00 → 125,000.00 / 100,000.00
+    # each quarter 56,250.00 in C1: the township and village tiers (5:4) → 31,250.00 / 25,000.00;
+    # four quarters → 125,000.00 / 100,000.00
     c1 = two.query("community_id == 'C1'").set_index("unit_id")["allocation"]
     assert c1.to_dict() == {"T1": 12_500_000, "V1": 10_000_000}
 
@@ -266,8 +268,10 @@ def test_a_sub_60_quarter_is_not_paid_at_the_rate_of_a_good_one():
 
 def test_two_diseases_pool_is_weighed_per_quarter_and_explained_per_quarter():
     # the two-diseases pool of 1,000.00 goes to C1 (the only community reporting it), all in
-    # one tier when only villages report: V1 Q1 600 at 90 (threshold → 1) + Q2 400 at 80 (0.80)
-    # = 920; V2 Q1 1,000 at 84 → 840. 100,000 × 920 / 1,760 = 52,272.73 → 52,273; V2 47,727
+    # one tier when only villages report, split quarter by quarter (seed 004: 每季度…依据工分值
+    # 及评估结果核算经费): four quarters of 250.00. Q1: V1 600 at 90 (threshold → 1) = 600, V2
+    # 1,000 at 84 → 840: 25,000 × 600 / 1,440 = 10,416.67 → 10,417, V2 14,583; Q2: V1 400 at
+    # 80 (0.80) alone → 25,000; Q3, Q4: nobody reports → 50,000 fen unallocated (a warning).
     params = _params(per_capita_standard=Decimal(0), county_reserved_share=Decimal(0),
                      quality_score_rule=THRESHOLD, two_diseases_pool=Decimal(1000),
                      tier_basis="work_points")
@@ -276,8 +280,12 @@ def test_two_diseases_pool_is_weighed_per_quarter_and_explained_per_quarter():
     result = settle_public_health(communities=communities(), units=UNITS, workpoints=wp,
                                   prepayments=None, params=params, year=YEAR)
     two = result.allocation.query("pool == 'two_diseases'").set_index("unit_id")
-    assert largest_remainder(100_000, {"V1": 920, "V2": 840}) == {"V1": 52_273, "V2": 47_727}
-    assert two.loc[["V1", "V2"], "allocation"].tolist() == [52_273, 47_727]
+    assert largest_remainder(25_000, {"V1": 600, "V2": 840}) == {"V1": 10_417, "V2": 14_583}
+    assert two.loc[["V1", "V2"], "allocation"].tolist() == [10_417 + 25_000, 14_583]
+    pool = result.pools.set_index(["pool", "community_id"]).loc[("two_diseases", "C1")]
+    assert (pool["allocated"], pool["unallocated"]) == (50_000, 50_000)
+    idle = [p for p in result.problems if p.rule == "public_health.two_diseases_quarter_unallocated"]
+    assert len(idle) == 1 and "2025 年第 3 季度、2025 年第 4 季度" in idle[0].message_zh
     text = two.loc["V1", "explanation"]
     assert "2025 年第 1 季度 工分 600.00 × 质量系数 1（得分 90）" in text
     assert "2025 年第 2 季度 工分 400.00 × 质量系数 0.8（得分 80）" in text

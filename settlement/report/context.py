@@ -49,7 +49,9 @@ class ReportContext:
     @property
     def scenario_zh(self) -> str:
         """The scenario as people read it: the base scenario is 基准方案."""
-        return "基准方案" if self.scenario in ("base", "", None) else str(self.scenario)
+        from settlement.wording import scenario_zh
+
+        return scenario_zh(self.scenario)
 
     @property
     def created_at(self) -> dt.datetime:

@@ -29,6 +29,7 @@ SHEET_ZH = {
     "unit_funds": "分资金结算", "bureau_communities": "医保对账医共体", "bureau_units": "医保对账成员单位",
     "reconciliation_checks": "对账校验", "expenditure": "支出明细", "community_flows": "资金流向",
     "claims_audit": "报销审核", "village_guarantee": "村医保底", "family_doctor_fees": "家医签约费",
+    "public_health_plan": "公卫季度预拨方案",  # issue 10.5 (H11)
 }
 HEADER_ZH = {
     "case_id": "病例号", "claim_id": "结算单号", "unit_id": "单位编码", "unit_name": "单位名称",
@@ -59,6 +60,7 @@ HEADER_ZH = {
     "paid_by_health_commission": "付款方：卫健委公卫资金", "cases_dip": "成员单位病例数",
     "cases_external": "县外病例数", "claims_outpatient": "门诊结算数", "score": "考核得分",
     "at_cost": "未入组按实际支付", "level": "医院等级", "period": "期间", "rule": "规则编号",
+    "quarter": "季度", "quarter_pool": "本季度预拨资金", "planned": "方案预拨", "basis": "编制依据",
     "rule_zh": "规则", "difference": "差额", "direction": "目标方向", "chronic_carve_out": "单列慢病预算",
     "capitation_in_package": "打包内慢病预算", "chronic_spend": "慢病人员支出", "package_settlement": "结余分配合计",
     "chronic_settlement": "慢病分配合计", "outflow": "基金支出", "identity": "应支出",

@@ -29,6 +29,7 @@ SUPPORTING_MONEY: dict[str, tuple[str, ...]] = {
     "community_flows": tuple(),  # every column but the id
     "reconciliation_checks": ("left", "right"),
     "public_health_pools": ("gross", "reserved", "amount", "allocated", "unallocated"),
+    "public_health_plan": ("quarter_pool", "planned", "prepaid", "difference"),  # issue 10.5
     "chronic_units": ("surplus_share", "overrun_share", "net"),
     "expenditure": tuple(),  # filled below: every expenditure_* column
     "bureau_communities": tuple(),  # every column but ids and names

@@ -26,12 +26,12 @@ from settlement.reconcile import FUND_ZH, fund_zh
 from settlement.report.context import ReportContext
 from settlement.report.layout import (EXPLANATION_WIDTH, Sheet, Styles, fit_width, new_workbook,
                                       put_money, put_text, row_height, shown, wrapped_lines)
+from settlement.reconcile_lines import PAYER_ZH
 from settlement.report.names import unique_paths
 from settlement.report.pages import keep_together, sign_off, width_scale
 
 HEADER_ROW = 6
 LINE_HEADERS = ("序号", "资金", "付款方", "项目", "金额（元）", "计算说明")
-PAYER_ZH = {"fund": "医保基金", "community": "医共体", "health_commission": "卫健委公卫资金"}
 
 
 class Line(NamedTuple):

@@ -26,6 +26,12 @@ chronic_inpatient_rate    慢病包干人员住院率            admissions of e
                                                     excluded ÷ enrolled persons
 ========================  ========================  ========================================
 
+县域内就诊率 counts visits (人次) by default — the national monitoring definition the seeds quote
+(歙县 2025 “县域内就诊率达85%” next to 人次-based 住院人次占比). ``indicators.visit_rate_basis:
+persons`` counts persons instead: insured persons with at least one in-county claim or case ÷
+insured persons with any (``persons_in`` ÷ ``persons_all``; the county row counts each person
+once, not the sum of the communities).
+
 A target (``indicators.targets``) is met when value ≥ target (``at_least``) or value < target
 (``below``), compared exactly (numerator vs target × denominator). No denominator → value NaN,
 met <NA>. The optional rubric ``indicators.scoring`` gives points per indicator met; the
@@ -97,8 +103,25 @@ DEFINITION_ZH = {
     "average_length_of_stay": "出院者占用总床日数（出院日 − 入院日，当日出院计 1 日）÷ 出院人次",
     "fund_reimbursement_ratio": "基金支付 ÷ 医疗总费用（住院与门诊）",
 }
-TABLE_COLUMNS = ["scope", "indicator", "label_zh", "numerator", "denominator", "value",
+TABLE_COLUMNS = ["scope", "period", "indicator", "label_zh", "numerator", "denominator", "value",
                  "target", "direction", "met", "counted", "points", "definition_zh"]
+
+
+PERSONS_ZH = "县域内有门诊或住院记录的参保人数 ÷ 有门诊或住院记录的参保人数（按人数，每人计一次）"
+
+
+def definitions(params: IndicatorParams) -> dict[str, tuple[str, str, str, str]]:
+    """:data:`DEFINITIONS` with 县域内就诊率 counted per ``params.visit_rate_basis``."""
+    if params.visit_rate_basis != "persons":
+        return DEFINITIONS
+    return {**DEFINITIONS, "county_visit_rate": ("县域内就诊率（按人数）", "persons_in",
+                                                  "persons_all", "人")}
+
+
+def definitions_zh(params: IndicatorParams) -> dict[str, str]:
+    if params.visit_rate_basis != "persons":
+        return DEFINITION_ZH
+    return {**DEFINITION_ZH, "county_visit_rate": PERSONS_ZH}
 
 
 class IndicatorResult(NamedTuple):
@@ -134,9 +157,42 @@ def measures(inpatient_cases: pd.DataFrame, outpatient_claims: pd.DataFrame, uni
     per["visits_in"] = per["ip_in"] + per["op_in"]
     per.loc[COUNTY] = per.sum()
     per.index = per.index.astype("string").rename("scope")
+    persons = _persons(inpatient_cases, outpatient_claims, units)
+    per = per.join(persons, how="left").fillna(0).astype("int64")
     extra = extra_measures(inpatient_cases, outpatient_claims, units, communities, reference_costs)
     ids = per.index.union(extra.index)
     return per.reindex(ids, fill_value=0).join(extra.reindex(ids, fill_value=0)).astype("int64")
+
+
+def _persons(inpatient_cases: pd.DataFrame, outpatient_claims: pd.DataFrame,
+             units: pd.DataFrame) -> pd.DataFrame:
+    """persons_all / persons_in: distinct insured persons with any / an in-county claim or case.
+
+    Vectorised on integer codes: (community, person) pairs made unique with ``np.unique``."""
+    frames = [f for f in (inpatient_cases, outpatient_claims) if "person_id" in f.columns]
+    person = pd.factorize(pd.concat([f["person_id"].astype("string") for f in frames]))[0] \
+        if frames else np.zeros(0, np.int64)
+    comm = Factorized.of(pd.concat([f["community_id"].astype("string") for f in frames])
+                         if frames else pd.Series([], dtype="string"))
+    unit = pd.concat([f["unit_id"].astype("string") for f in frames]) if frames \
+        else pd.Series([], dtype="string")
+    inside = np.append(units["scope"].astype("string").eq(COUNTY).fillna(False).to_numpy(bool),
+                       False)[lookup(unit, units["unit_id"].astype("string"))]
+    keep = (comm.codes >= 0) & (person >= 0)
+    code, person, inside = comm.codes[keep], person[keep].astype(np.int64), inside[keep]
+    k = len(comm.uniques)
+
+    def distinct(mask: np.ndarray) -> tuple[np.ndarray, int]:
+        pairs = np.unique(code[mask].astype(np.int64) * (int(person.max(initial=0)) + 1) + person[mask])
+        return (np.bincount(pairs // (int(person.max(initial=0)) + 1), minlength=k),
+                len(np.unique(person[mask])))
+
+    (all_by, all_n), (in_by, in_n) = distinct(np.ones(len(code), bool)), distinct(inside)
+    out = pd.DataFrame({"persons_all": all_by, "persons_in": in_by},
+                       index=pd.Index(comm.uniques, dtype="string"))
+    out.loc[COUNTY] = [all_n, in_n]
+    out.index = out.index.astype("string").rename("scope")
+    return out.astype("int64")
 
 
 def _sums(claims: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:
@@ -180,8 +236,12 @@ def compute_indicators(*, inpatient_cases: pd.DataFrame, outpatient_claims: pd.D
                        units: pd.DataFrame, params: IndicatorParams,
                        communities: pd.DataFrame | None = None,
                        enrolment: pd.DataFrame | None = None,
-                       reference_costs: pd.DataFrame | None = None) -> IndicatorResult:
-    """The ``indicators`` table (every community, then ``county``) and the rubric scores."""
+                       reference_costs: pd.DataFrame | None = None,
+                       period: str | None = None) -> IndicatorResult:
+    """The ``indicators`` table (every community, then ``county``) and the rubric scores.
+
+    ``period``: what the rows cover (``YYYY``, ``YYYYQn`` or ``YYYY-MM``; the run passes its
+    year), written in the table's ``period`` column (<NA> when not given)."""
     problems = [Problem("indicators.unknown_target", "warning", "config",
                         f"指标目标值中的 `{code}` 不是已知指标，已忽略",
                         f"unknown indicator code `{code}` in indicators.targets", value=code)
@@ -192,7 +252,7 @@ def compute_indicators(*, inpatient_cases: pd.DataFrame, outpatient_claims: pd.D
         ids = sorted(set(communities["community_id"].astype(str)) | set(per.index) - {COUNTY})
         per = per.reindex(ids + [COUNTY], fill_value=0)
     frames = []
-    for code, (label, num, den, counted) in DEFINITIONS.items():  # seventeen indicators
+    for code, (label, num, den, counted) in definitions(params).items():  # seventeen indicators
         target = params.targets.get(code)
         frames.append(pd.DataFrame({
             "scope": per.index, "indicator": code, "label_zh": label,
@@ -203,7 +263,8 @@ def compute_indicators(*, inpatient_cases: pd.DataFrame, outpatient_claims: pd.D
     ratio = table["numerator"] / table["denominator"].where(table["denominator"] > 0)
     table["value"] = (ratio * table["indicator"].map(lambda c: float(SCALE.get(c, 1)))
                       + table["indicator"].map(lambda c: float(OFFSET.get(c, 0))))
-    table["definition_zh"] = table["indicator"].map(DEFINITION_ZH).astype("string")
+    table["definition_zh"] = table["indicator"].map(definitions_zh(params)).astype("string")
+    table["period"] = pd.array([period] * len(table), dtype="string")
     table["met"] = pd.array([_met(n, d, params.targets.get(c), c) for n, d, c in zip(
         table["numerator"], table["denominator"], table["indicator"])], dtype="boolean")
     points = {c: Decimal(p) for c, p in (params.scoring or {}).items()}

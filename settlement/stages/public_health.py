@@ -22,9 +22,14 @@ Unit weight (权重) within a tier — quality is assessed **per quarter** (seed
     Q1 1,000 points at 95 → 1,000 × 1 and Q2 1,000 at 70 → 1,000 × 0.70: weight 1,700 (the
     averaged 82.5 would give 2,000 × 0.825 = 1,650); tiered (≥90 → 1, <60 → 0): Q1 1,000 at
     95 and Q2 1,000 at 50 weigh 1,000, the averaged 72.5 → 0.8 would give 1,600.
-Clearing (年终清算): balance = allocation − prepaid (``prepayments`` of fund ``public_health``
-    in the year, to the unit; an optional ``pool`` column of prepayments names the pool,
-    otherwise ``basic``). Negative balance = claw-back, labelled 追回; positive 补拨.
+The 两病一体化 pool is split **quarter by quarter** (seed 004: 每季度…依据工分值及评估结果核算经费
+    并拨付): its year amount in four equal quarters (allocator), each quarter's share through the
+    tiers by that quarter's own weights; a unit's allocation is the sum of its four quarters.
+Plan (季度预拨方案, :mod:`settlement.stages.public_health_plan`): table ``public_health_plan``.
+Clearing (年终清算): balance = allocation − prepaid, where prepaid = the actual ``prepayments``
+    of fund ``public_health`` in the year (an optional ``pool`` column names the pool, otherwise
+    ``basic``), or — when there are none — the quarterly plan. Negative balance = claw-back,
+    labelled 追回; positive 补拨.
 
 Example (the village tier of 1,000,000.00; proportional quality): work points 120,000 /
 95,000 / 60,000 at quality 95 / 88 / 72 → weights 114,000 / 83,600 / 43,200 (Σ 240,800) →
@@ -48,8 +53,11 @@ from settlement.money import fen_of, mul_fen, yuan_display
 from settlement.params import PublicHealthParams, Tier
 from settlement.problems import Problem
 from settlement.rules import describe_rule
+from settlement.stages.public_health_plan import (Bases, candidates, idle_quarters, net_plan,
+                                                  plan_points, quarter_of, quarterly_plan,
+                                                  split_by_quarter)
 from settlement.stages.public_health_weights import (POOL_ZH, finite_points, missing_quarters,
-                                                     unit_weights)
+                                                     tier_of, unit_weights)
 
 POOLS = ("basic", "two_diseases")
 ALLOCATION_COLUMNS = ["pool", "community_id", "unit_id", "tier", "work_points", "quality_score",
@@ -62,6 +70,7 @@ class PublicHealthResult(NamedTuple):
     pools: pd.DataFrame  # per (pool, community): gross, reserved, amount, allocated, unallocated
     tier_pools: pd.DataFrame  # per (pool, community, tier): ratio, floor, amount
     problems: list[Problem]
+    plan: pd.DataFrame | None = None  # public_health_plan, per (pool, unit, quarter)
 
 
 # ---------------------------------------------------------------- pools
@@ -108,12 +117,6 @@ def _fen_half_up(yuan: Fraction) -> int:
     return whole + (1 if 2 * rest >= fen.denominator else 0)
 
 
-def tier_of(categories: pd.Series, tiers: tuple[Tier, ...]) -> pd.Series:
-    """Unit category → tier code (<NA> when no tier takes the category)."""
-    mapping = {c: t.tier for t in tiers for c in t.categories}
-    return categories.map(mapping).astype("string")
-
-
 # ---------------------------------------------------------------- the split
 def split_pool(amount: int, members: pd.DataFrame, tiers: tuple[Tier, ...],
                tier_basis: str = "ratio") -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -158,11 +161,12 @@ def settle_public_health(*, communities: pd.DataFrame, units: pd.DataFrame,
                          workpoints: pd.DataFrame | None, prepayments: pd.DataFrame | None,
                          params: PublicHealthParams, year: int,
                          standard_segments: list | None = None) -> PublicHealthResult:
-    """Pools per community → tiers → units by weighted work points → clearing against prepaid.
+    """Pools per community → tiers → units by weighted work points → plan → clearing.
 
     ``standard_segments``: (first day, last day, value) of the per-capita standard when it
     changes inside the year (``Resolved.segments``); the pool is then pro rata by days.
     """
+    raw = workpoints
     workpoints, problems = _points_of_year(workpoints, year)
     workpoints, bad = finite_points(workpoints)
     problems += bad + missing_quarters(workpoints)
@@ -174,12 +178,34 @@ def settle_public_health(*, communities: pd.DataFrame, units: pd.DataFrame,
         standard_segments) > 1 else None
     pools = community_pools(communities, weights, params, standard)
     problems += _two_diseases_warning(pools, params)
+    bases = Bases(plan_points(raw, workpoints, year), params, year)
+    allocated, tier_pools = _split_pools(pools, weights, params, bases, problems)
+    sums = allocated.groupby(["pool", "community_id"])["allocation"].sum()
+    keys = zip(pools["pool"], pools["community_id"])
+    pools["allocated"] = [int(sums.get(key, 0)) for key in keys]
+    pools["unallocated"] = pools["amount"] - pools["allocated"]
+    plan, bad = quarterly_plan(pools, candidates(units, params.tiers), bases, split_pool)
+    actual, ignored = prepaid_by_unit(prepayments, units, year)
+    plan, differ = net_plan(plan, actual, units)
+    problems += bad + ignored + differ
+    prepaid = plan.groupby(["pool", "unit_id"], as_index=False)["prepaid"].sum()
+    table = _clearing(allocated, prepaid, units, params, set(actual["pool"].astype(str)))
+    return PublicHealthResult(table, pools, tier_pools, problems, plan)
+
+
+def _split_pools(pools: pd.DataFrame, weights: pd.DataFrame, params: PublicHealthParams,
+                 bases: Bases, problems: list[Problem]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each (pool, community) split through the tiers; the 两病 pool quarter by quarter."""
     parts, tier_frames = [], []
     for row in pools.itertuples():  # pools × communities: a handful
         mine = (weights["pool"] == row.pool) & (weights["community_id"] == row.community_id)
         members = weights[mine]
         try:
-            split, tiers = split_pool(int(row.amount), members, params.tiers, params.tier_basis)
+            if row.pool == "two_diseases":
+                split, tiers = split_by_quarter(int(row.amount), members, bases, split_pool)
+                problems += idle_quarters(row, members, bases)
+            else:
+                split, tiers = split_pool(int(row.amount), members, params.tiers, params.tier_basis)
         except AllocationError as exc:  # floors rounded up to the fen cannot all be met
             problems.append(Problem(
                 "public_health.unallocatable", "error", "public_health_allocation",
@@ -192,21 +218,18 @@ def settle_public_health(*, communities: pd.DataFrame, units: pd.DataFrame,
         tier_frames.append(tiers.assign(pool=row.pool, community_id=row.community_id))
     allocated = pd.concat(parts, ignore_index=True) if parts else weights.assign(
         tier_pool=0, allocation=0)
-    sums = allocated.groupby(["pool", "community_id"])["allocation"].sum()
-    keys = zip(pools["pool"], pools["community_id"])
-    pools["allocated"] = [int(sums.get(key, 0)) for key in keys]
-    pools["unallocated"] = pools["amount"] - pools["allocated"]
-    prepaid, bad = prepaid_by_unit(prepayments, units, year)
-    problems += bad
-    table = _clearing(allocated, prepaid, units, params)
     tier_pools = pd.concat(tier_frames, ignore_index=True) if tier_frames else pd.DataFrame()
-    return PublicHealthResult(table, pools, tier_pools, problems)
+    return allocated, tier_pools
 
 
 def prepaid_by_unit(prepayments: pd.DataFrame | None, units: pd.DataFrame,
                     year: int) -> tuple[pd.DataFrame, list[Problem]]:
-    """Σ public-health prepayments of ``year`` per (pool, unit_id); others are reported."""
+    """Σ public-health prepayments of ``year`` per (pool, unit_id, quarter); others reported.
+
+    quarter: the period's quarter ('2025Q2', or '2025-05' → '2025Q2'), '' when it names none.
+    """
     empty = pd.DataFrame({"pool": pd.Series(dtype="string"), "unit_id": pd.Series(dtype="string"),
+                          "quarter": pd.Series(dtype="string"),
                           "prepaid": pd.Series(dtype="int64")})
     if prepayments is None:
         return empty, []
@@ -221,14 +244,17 @@ def prepaid_by_unit(prepayments: pd.DataFrame | None, units: pd.DataFrame,
                         column="payee_id", value=str(v))
                 for i, v in p.loc[~(in_year & known), "payee_id"].items()]
     ok = p[in_year & known]
-    out = ok.assign(pool=pool[in_year & known]).groupby(["pool", "payee_id"])["amount"].sum()
+    ok = ok.assign(pool=pool[in_year & known], quarter=ok["period"].map(quarter_of))
+    out = ok.groupby(["pool", "payee_id", "quarter"])["amount"].sum()
     out = out.rename("prepaid").reset_index().rename(columns={"payee_id": "unit_id"})
-    return (out.astype({"pool": "string", "unit_id": "string", "prepaid": "int64"})
+    return (out.astype({"pool": "string", "unit_id": "string", "quarter": "string",
+                        "prepaid": "int64"})
             if len(out) else empty), problems
 
 
 def _clearing(allocated: pd.DataFrame, prepaid: pd.DataFrame, units: pd.DataFrame,
-              params: PublicHealthParams) -> pd.DataFrame:
+              params: PublicHealthParams, paid_pools: set[str]) -> pd.DataFrame:
+    """Allocation − prepaid; ``paid_pools``: the pools with actual prepayments (others: plan)."""
     t = allocated.drop(columns=["weight_exact", "category"], errors="ignore").merge(
         prepaid, on=["pool", "unit_id"], how="outer")
     info = units.set_index(units["unit_id"].astype("string"))[["community_id", "category"]]
@@ -246,7 +272,8 @@ def _clearing(allocated: pd.DataFrame, prepaid: pd.DataFrame, units: pd.DataFram
         f"{r.quarters if isinstance(r.quarters, str) and r.quarters else '无工分'}"
         f"；合计工分 {r.work_points:,.2f}，权重 {r.weight:,.4f}；"
         f"层级资金 {yuan_display(r.tier_pool)} 元按权重分配 {yuan_display(r.allocation)} 元；"
-        f"已预拨 {yuan_display(r.prepaid)} 元，{r.clearing} {yuan_display(abs(r.balance))} 元"
+        f"{'已预拨' if r.pool in paid_pools else '按季度预拨方案计已预拨'} {yuan_display(r.prepaid)} 元，"
+        f"{r.clearing} {yuan_display(abs(r.balance))} 元"
         for r in t.itertuples()]
     t = t.sort_values(["pool", "community_id", "tier", "unit_id"], kind="stable")
     return t[ALLOCATION_COLUMNS].reset_index(drop=True).astype(
@@ -267,7 +294,9 @@ def _points_of_year(workpoints: pd.DataFrame | None,
                                "no public-health work points: nothing can be allocated")]
     in_year = workpoints["period"].astype("string").str.startswith(str(year)).fillna(False)
     problems = [Problem("public_health.period_outside_year", "warning", "public_health_workpoints",
-                        f"工分季度 {period} 不在结算年度 {year}，未参与分配",
+                        f"工分季度 {period} 不在结算年度 {year}，未参与分配"
+                        + ("（上年度工分仅作第一季度预拨方案基数）"
+                           if str(period).startswith(str(year - 1)) else ""),
                         f"work points of {period} are outside {year}: ignored",
                         row=int(i) if isinstance(i, (int, np.integer)) else None,
                         column="period", value=str(period))

@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pandas as pd
 
-from settlement.params import ScoreRule
+from settlement.params import ScoreRule, Tier
 from settlement.problems import Problem
 from settlement.rules import score_coefficient_exact
 from settlement.stages.finite import bad_values, nonfinite_problems
@@ -52,6 +52,12 @@ def unit_weights(workpoints: pd.DataFrame, units: pd.DataFrame, rule: ScoreRule)
     return out.drop(columns=["scored", "mean_score"]).astype(
         {"pool": "string", "unit_id": "string", "community_id": "string", "category": "string",
          "quarters": "string"})
+
+
+def tier_of(categories: pd.Series, tiers: tuple[Tier, ...]) -> pd.Series:
+    """Unit category → tier code (<NA> when no tier takes the category)."""
+    mapping = {c: t.tier for t in tiers for c in t.categories}
+    return categories.map(mapping).astype("string")
 
 
 def quarter_weights(workpoints: pd.DataFrame, rule: ScoreRule) -> pd.DataFrame:

@@ -93,6 +93,9 @@ def may_close(conn: sa.Connection, run: dict) -> None:
     if run["status"] != "succeeded":
         raise PeriodRuleBroken(f"只能对成功的结算关账 only a succeeded run can be closed "
                                f"({run['run_id']} is {run['status']})")
+    if run.get("kind") == "month":  # issue 10: a month is a pre-settlement, never a period
+        raise PeriodRuleBroken(f"{run['run_id']} 是 {run.get('month')} 月度预结算，月度预结算不关账（关账只针对"
+                               f"年度结算）/ a month run never closes a period")
     if not is_base(run["scenario"]):
         raise PeriodRuleBroken(
             f"方案 {run['scenario']} 是测算方案，不能关账（只有 base 方案可以）/ a what-if scenario "

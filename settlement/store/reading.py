@@ -58,7 +58,8 @@ class RunReader:
                 "dip_units": ["fund_due", "prepaid", "balance"],
                 "public_health_allocation": ["allocation"],
                 "chronic_settlement": ["budget", "spend"],
-                "ledger": ["amount"]}
+                "ledger": ["amount"],
+                "dip_presettlement": ["amount", "withheld", "paid", "paid_to_date"]}  # month runs
         out: dict[str, int] = {}
         with self.engine.connect() as conn:
             for name, cols in sums.items():

@@ -36,6 +36,8 @@ class RunMeta:
     data_dir: str | None = None
     code_version: str = field(default_factory=code_version)
     report_root: str | None = None  # the run folder will be <report_root>/<run_id>
+    kind: str = "year"  # "month": a monthly DIP pre-settlement (no period closing applies)
+    month: str | None = None  # YYYY-MM of a month run
 
 
 @dataclass
@@ -68,6 +70,8 @@ class RunRecord:
     heartbeat_at: dt.datetime | None = None
     interrupted: bool = False
     report_dir: str | None = None
+    kind: str = "year"  # year / month (revision 0007)
+    month: str | None = None  # YYYY-MM of a month run
     input_hashes: dict[str, str] = field(default_factory=dict)
 
     @property

@@ -129,7 +129,8 @@ class RunStore(RunReader):
         run_id = new_run_id(meta, now)
         with write_transaction(self.engine) as conn:
             periods.lock_period(conn, meta.county, meta.year)
-            supersedes = periods.may_start(conn, meta.county, meta.year, meta.scenario, supersede)
+            supersedes = (None if meta.kind == "month"  # period closing is for year runs only
+                          else periods.may_start(conn, meta.county, meta.year, meta.scenario, supersede))
             conn.execute(runs.insert().values(
                 run_id=run_id, county=meta.county, year=int(meta.year), scenario=meta.scenario,
                 status="running", started_at=now, config_path=meta.config_path,
@@ -137,7 +138,7 @@ class RunStore(RunReader):
                 code_version=meta.code_version, timings={}, input_rows=dict(meta.input_rows),
                 result_rows={}, result_columns={}, supersedes=supersedes, closed=False,
                 owner_host=owner.host, owner_pid=owner.pid, owner_started_at=owner.started_at,
-                heartbeat_at=now, interrupted=False,
+                heartbeat_at=now, interrupted=False, kind=meta.kind, month=meta.month,
                 report_dir=str(Path(meta.report_root) / run_id) if meta.report_root else None))
             self._write_inputs(conn, run_id, meta.input_hashes)
         return run_id
@@ -217,7 +218,10 @@ class RunStore(RunReader):
         if row["status"] != "running":
             raise StoreError(f"结算 {run_id} 已被标记为 {row['status']}（{row['failure_reason']}），"
                              f"结果不予保存 / run is {row['status']}, results not saved")
-        periods.may_finish(conn, row)
+        if row["kind"] == "month":
+            _supersede_same_month(conn, row, run_id)
+        else:
+            periods.may_finish(conn, row)
         counts = {name: insert_frame(conn, run_id, name, tables[name])
                   for name in RESULT_SPECS if name in tables}
         now = self.clock()
@@ -306,6 +310,16 @@ class RunStore(RunReader):
         if hashes:
             conn.execute(run_inputs.insert(), [{"run_id": run_id, "file": f, "sha256": h}
                                                for f, h in sorted(hashes.items())])
+
+
+def _supersede_same_month(conn: sa.Connection, row: dict, run_id: str) -> None:
+    """A month run re-run: the earlier succeeded runs of the same county, year, scenario and
+    month are superseded by this one (only the latest counts towards paid_to_date)."""
+    conn.execute(runs.update().where(
+        runs.c.kind == "month", runs.c.county == row["county"], runs.c.year == row["year"],
+        runs.c.scenario == row["scenario"], runs.c.month == row["month"],
+        runs.c.status == "succeeded", runs.c.superseded_by.is_(None), runs.c.run_id != run_id,
+    ).values(superseded_by=run_id))
 
 
 class _DisposingHeartbeat(Heartbeat):

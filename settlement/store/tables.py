@@ -85,6 +85,9 @@ runs = sa.Table(
     sa.Column("interrupted", sa.Boolean(create_constraint=False), nullable=False,
               server_default=sa.false()),                        # failed because the owner died
     sa.Column("report_dir", sa.Text),                            # reports/<run_id> when complete
+    # revision 0007 (issue 10): a year-end run or a monthly DIP pre-settlement (月度预结算)
+    sa.Column("kind", sa.String(16), nullable=False, server_default="year"),  # year / month
+    sa.Column("month", sa.String(7)),                            # YYYY-MM of a month run
     sa.CheckConstraint("status IN ('running', 'succeeded', 'failed')", name="status"),
     sa.Index(None, "county", "year", "scenario"),
     # at most one closed run in force per county-year (the period key is county + year)
@@ -177,6 +180,10 @@ RESULT_SPECS: dict[str, ResultSpec] = {s.name: s for s in [
           "applied_ratio:float expected_ratio:float applied_deductible:money "
           "expected_deductible:money fund_paid:money expected_fund_paid:money difference:money "
           "claim_kind:text policy_cost:money"),
+    # revision 0007 (issue 10): the monthly DIP pre-settlement of a month run, per unit
+    _spec("dip_presettlement", ("unit_id", "month"),
+          "unit_id:text month:text points:float budget_point_value:text amount:money "
+          "withheld:money paid:money paid_to_date:money"),
 ]}
 
 SQL_TYPES = {

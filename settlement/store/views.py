@@ -39,6 +39,10 @@ TOTAL_LABELS = {
     "chronic_settlement.spend": "慢病支出 chronic spend",
     "ledger.amount": "医共体台账合计（应为 0.00）ledger total (must be 0.00)",
     "unit_statement.net": "成员单位净额合计 units' net total",
+    "dip_presettlement.amount": "月度预结算金额 month's pre-settlement amount",
+    "dip_presettlement.withheld": "预留质量保证金 withheld",
+    "dip_presettlement.paid": "本月拨付 paid this month",
+    "dip_presettlement.paid_to_date": "本年累计拨付 paid to date",
 }
 
 
@@ -67,10 +71,15 @@ def runs_table(records: list[RunRecord]) -> list[str]:
         return ["尚无结算记录 no runs yet"]
     header = ["结算编号 run id", "县 county", "年度 year", "方案 scenario", "状态 status",
               "开始 started", "关账 closed", "替代 supersedes", "被替代 superseded by"]
-    rows = [[r.run_id, r.county, str(r.year), r.scenario, status_text(r),
+    rows = [[r.run_id, r.county, _period(r), r.scenario, status_text(r),
              when(r.started_at), "是 yes" if r.closed else "", r.supersedes or "", r.superseded_by or ""]
             for r in records]
     return table(header, rows)
+
+
+def _period(r: RunRecord) -> str:
+    """``2025`` for a year-end run, ``2025-03 月度`` for a monthly pre-settlement (issue 10)."""
+    return f"{r.month} 月度 month" if r.kind == "month" else str(r.year)
 
 
 def run_summary(record: RunRecord, totals: dict[str, int]) -> list[str]:
@@ -78,7 +87,7 @@ def run_summary(record: RunRecord, totals: dict[str, int]) -> list[str]:
     r = record
     closed = f"是 yes（{when(r.closed_at)}）" if r.closed else "否 no"
     fields = [
-        ("结算编号 run id", r.run_id), ("县 county", r.county), ("年度 year", str(r.year)),
+        ("结算编号 run id", r.run_id), ("县 county", r.county), ("年度 year", _period(r)),
         ("方案 scenario", r.scenario), ("状态 status", status_text(r)),
         ("失败原因 failure reason", r.failure_reason or ""),
         ("开始 started", when(r.started_at)), ("结束 finished", when(r.finished_at)),

@@ -24,14 +24,18 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from settlement.money import yuan_display
+from settlement.reconcile_lines import PAYER_ZH
 from settlement.store import RunStore
 from settlement.store.users import ROLES, UserStore
 from settlement.web.jobs import Jobs
 from settlement.web.security import LoginLimiter, csrf_token, current_user
+from settlement.wording import scenario_zh
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = Jinja2Templates(directory=str(HERE / "templates"))
 TEMPLATES.env.filters["yuan"] = lambda fen: "" if fen is None else yuan_display(int(fen))
+TEMPLATES.env.filters["scenario_zh"] = scenario_zh
+TEMPLATES.env.filters["payer_zh"] = lambda code: PAYER_ZH.get(code, "") if isinstance(code, str) else ""
 TEMPLATES.env.globals["ROLES"] = ROLES
 SESSION_HOURS = 8
 

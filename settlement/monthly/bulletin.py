@@ -1,0 +1,203 @@
+"""The monthly bulletin (月度通报, issue 10 §3–4): its tables, early warnings and projection.
+
+:func:`build_bulletin` takes the loader's frames of the year to date, the resolved parameters,
+the month, the DIP case rows (scored by the caller, monthly at the budget point value) and the
+year's package per community, and returns a :class:`Bulletin`: the tables of
+:mod:`bulletin_tables`, the year-end projection and the warnings (预警) as ``Problem`` records
+of severity ``warning``, each naming the numbers that triggered it.
+
+Warnings (thresholds ``early_warning.*``; one left out is not checked):
+
+* ``early_warning.execution`` — share of the package spent − share of the year elapsed >
+  ``execution_lead`` (e.g. 40 % spent at the end of March, 90 ÷ 365 = 24.66 % elapsed: 15.34
+  points ahead > 5);
+* ``early_warning.out_of_county`` — this month's 县外 / 跨省就医比例 not below its target in
+  ``indicators.targets`` (numerator ≥ target × denominator, exact);
+* ``early_warning.cost_growth`` — 住院次均费用 this month ÷ the same month last year (else last
+  month) − 1 > ``cost_growth``;
+* ``early_warning.unit_cmi`` / ``early_warning.unit_cases`` — a member unit's CMI or case count
+  this month ÷ last month − 1 beyond ± ``cmi_change`` / ``case_change``.
+
+Projection (预计年末结余), per community: *run rate* — spent to date × days of the year ÷ days
+elapsed; *seasonal* (where last year's frames are given) — spent to date × last year's full-year
+fund paid ÷ last year's fund paid to the same date. Balance = package − projected spend. Fen,
+rounded once, half away from zero.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from fractions import Fraction
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from settlement.params import Params
+from settlement.problems import Problem
+from settlement.monthly import bulletin_tables as bt
+
+RUN_RATE_ZH = "按本年累计支出的日均水平外推：累计支出 × 全年天数 ÷ 已过天数"
+SEASONAL_ZH = "按上年月度结构外推：累计支出 × 上年全年基金支付 ÷ 上年同期累计基金支付"
+
+
+class Bulletin(NamedTuple):
+    month: str  # YYYY-MM
+    indicators: pd.DataFrame  # bt.INDICATOR_COLUMNS: scope × period × indicator
+    execution: pd.DataFrame  # per community + county: package, spent, shares (基金执行进度)
+    projection: pd.DataFrame  # per community + county: projected spend and balance, method
+    destinations: pd.DataFrame  # top out-of-county institutions this year to date (外转去向)
+    outflow_groups: pd.DataFrame  # DIP groups that leave the county most, year to date (外转病种)
+    unit_cmi: pd.DataFrame  # per member unit: cases, points, CMI this month and last
+    warnings: list[Problem]
+
+
+def build_bulletin(tables: dict[str, pd.DataFrame], params: Params, month: str,
+                   dip_cases: pd.DataFrame, packages: pd.DataFrame | None = None,
+                   previous: dict[str, pd.DataFrame] | None = None) -> Bulletin:
+    """The bulletin of ``month`` (YYYY-MM); see the module docstring."""
+    w = bt.windows(month)
+    rows = []
+    for period, window in w.items():
+        source = tables if not period.startswith("prior") else previous
+        if source is None:
+            continue
+        ip, op = bt.period_frames(source, window)
+        given = dip_cases if source is tables else source.get("dip_cases")
+        dip = bt.dip_in_window(given, source["inpatient_cases"], window) if given is not None else None
+        rows.append(bt.indicator_rows(ip, op, dip, {**tables, **source}, params, period))
+    indicators = pd.concat(rows, ignore_index=True)
+    ex = bt.execution(tables, dip_cases, packages, month)
+    top = params.early_warning.top_n
+    ytd_cases = bt.period_frames(tables, w["ytd"])[0]
+    units = tables["units"]
+    bulletin = Bulletin(
+        month, indicators, ex, projection(ex, month, previous),
+        bt.destinations(ytd_cases, units, top),
+        bt.outflow_groups(ytd_cases, units, tables.get("dip_groups"), top),
+        bt.unit_cmi(dip_cases, tables["inpatient_cases"], units, month), [])
+    return bulletin._replace(warnings=warnings(bulletin, params))
+
+
+def scale_fen(fen: int, num: int, den: int) -> int:
+    """fen × num ÷ den, rounded once half away from zero (exact)."""
+    q = Fraction(int(fen)) * num / den
+    sign = -1 if q < 0 else 1
+    return sign * int(abs(q) + Fraction(1, 2))
+
+
+def _prior_spend(previous: dict[str, pd.DataFrame], w: bt.Window) -> pd.Series:
+    ip, op = bt.period_frames(previous, w)
+    both = pd.concat([ip[["community_id", "fund_paid"]], op[["community_id", "fund_paid"]]])
+    per = both.groupby(both["community_id"].astype(str))["fund_paid"].sum()
+    per.loc[bt.COUNTY] = int(both["fund_paid"].sum())
+    return per.astype("int64")
+
+
+def projection(ex: pd.DataFrame, month: str, previous: dict[str, pd.DataFrame] | None) -> pd.DataFrame:
+    """Projected year-end spend and balance per community: run rate, and seasonal if given."""
+    elapsed, days = bt.year_elapsed(month)
+    frame = ex[["community_id", "package", "spent_ytd"]].copy()
+    frames = [frame.assign(method="run_rate", method_zh=RUN_RATE_ZH, projected_spend=[
+        scale_fen(s, days, elapsed) for s in frame["spent_ytd"]])]
+    if previous is not None:
+        year = int(month[:4]) - 1
+        full = _prior_spend(previous, bt.Window(pd.Timestamp(year, 1, 1), pd.Timestamp(year + 1, 1, 1)))
+        to_date = _prior_spend(previous, bt.windows(month)["prior_ytd"])
+        ids = frame["community_id"].astype(str)
+        f, t = full.reindex(ids).fillna(0).astype("int64"), to_date.reindex(ids).fillna(0).astype("int64")
+        frames.append(frame.assign(method="seasonal", method_zh=SEASONAL_ZH, projected_spend=[
+            scale_fen(s, int(a), int(b)) if b > 0 else pd.NA
+            for s, a, b in zip(frame["spent_ytd"], f, t)]))
+    out = pd.concat(frames, ignore_index=True)
+    out["projected_spend"] = out["projected_spend"].astype("Int64")
+    out["projected_balance"] = (out["package"] - out["projected_spend"]).astype("Int64")
+    return out
+
+
+def _warn(rule: str, scope: str, zh: str, en: str, value) -> Problem:
+    return Problem(rule, "warning", "bulletin", zh, en, column=scope, value=str(value))
+
+
+def warnings(b: Bulletin, params: Params) -> list[Problem]:
+    """Every early warning of the bulletin, in the order of the module docstring."""
+    ew = params.early_warning
+    out: list[Problem] = []
+    if ew.execution_lead is not None:
+        out += _execution(b.execution, ew.execution_lead)
+    out += _out_of_county(b.indicators, params)
+    if ew.cost_growth is not None:
+        out += _cost_growth(b.indicators, ew.cost_growth)
+    if ew.cmi_change is not None or ew.case_change is not None:
+        big = b.unit_cmi.loc[b.unit_cmi[["cases", "cases_prev"]].max(axis=1) >= ew.min_unit_cases] \
+            if "cases_prev" in b.unit_cmi else b.unit_cmi.iloc[:0]
+        out += _unit_jumps(big, ew.cmi_change, ew.case_change)
+    return out
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.2f}%"
+
+
+def _execution(ex: pd.DataFrame, lead: Decimal) -> list[Problem]:
+    hits = ex.loc[ex["lead_points"].astype("float64") > float(lead)]
+    return [_warn("early_warning.execution", r.community_id,
+                  f"{r.community_id}：基金执行进度 {_pct(r.share_spent)}（累计支出 {r.spent_ytd / 100:,.2f} 元 ÷ "
+                  f"打包基金 {int(r.package) / 100:,.2f} 元）超过时间进度 {_pct(r.share_elapsed)} "
+                  f"{r.lead_points * 100:.2f} 个百分点，预警线 {float(lead) * 100:.2f} 个百分点",
+                  f"{r.community_id}: execution {_pct(r.share_spent)} ahead of time {_pct(r.share_elapsed)}",
+                  f"{r.lead_points:.6f}") for r in hits.itertuples()]
+
+
+def _out_of_county(ind: pd.DataFrame, params: Params) -> list[Problem]:
+    out = []
+    for code in ("out_of_county_rate", "cross_province_rate"):
+        target = params.indicators.targets.get(code)
+        if target is None or target.direction != "below":
+            continue
+        rows = ind.loc[(ind["period"] == "month") & (ind["indicator"] == code) & (ind["denominator"] > 0)]
+        for r in rows.itertuples():
+            if Decimal(int(r.numerator)) >= target.target * Decimal(int(r.denominator)):
+                out.append(_warn("early_warning.out_of_county", r.scope,
+                                 f"{r.scope}：本月{r.label_zh} {_pct(r.value)}（{int(r.numerator)} ÷ "
+                                 f"{int(r.denominator)} 人次）未低于目标 {_pct(float(target.target))}",
+                                 f"{r.scope}: {code} {r.value:.4f} ≥ target {target.target}",
+                                 f"{r.value:.6f}"))
+    return out
+
+
+def _cost_growth(ind: pd.DataFrame, limit: Decimal) -> list[Problem]:
+    cost = ind.loc[ind["indicator"] == "inpatient_cost_per_case"].pivot(
+        index="scope", columns="period", values="value")
+    base_period = "prior_month" if "prior_month" in cost else "last_month"
+    if base_period not in cost or "month" not in cost:
+        return []
+    base_zh = bt.PERIOD_ZH[base_period]
+    growth = cost["month"] / cost[base_period].where(cost[base_period] > 0) - 1
+    return [_warn("early_warning.cost_growth", scope,
+                  f"{scope}：本月住院次均费用 {cost.at[scope, 'month']:,.2f} 元，{base_zh} "
+                  f"{cost.at[scope, base_period]:,.2f} 元，增长 {_pct(g)}，超过预警线 {_pct(float(limit))}",
+                  f"{scope}: cost per case growth {g:.4f} > {limit}", f"{g:.6f}")
+            for scope, g in growth.items() if np.isfinite(g) and g > float(limit)]
+
+
+def _unit_jumps(units: pd.DataFrame, cmi_limit: Decimal | None,
+                case_limit: Decimal | None) -> list[Problem]:
+    if "cases_prev" not in units:
+        return []
+    out = []
+    for r in units.itertuples():
+        if cmi_limit is not None and r.cmi_prev > 0 and abs(r.cmi / r.cmi_prev - 1) > float(cmi_limit):
+            change = r.cmi / r.cmi_prev - 1
+            out.append(_warn("early_warning.unit_cmi", r.unit_id,
+                             f"{r.unit_id} {r.unit_name}：本月 CMI {r.cmi:.4f}，上月 {r.cmi_prev:.4f}，环比变动 {_pct(change)}，"
+                             f"超过预警线 ±{_pct(float(cmi_limit))}",
+                             f"{r.unit_id}: CMI {r.cmi_prev:.4f} → {r.cmi:.4f}", f"{change:.6f}"))
+        if case_limit is not None and r.cases_prev > 0 and \
+                abs(r.cases / r.cases_prev - 1) > float(case_limit):
+            change = r.cases / r.cases_prev - 1
+            out.append(_warn("early_warning.unit_cases", r.unit_id,
+                             f"{r.unit_id} {r.unit_name}：本月出院病例 {r.cases} 例，上月 {r.cases_prev} 例，环比变动 {_pct(change)}，"
+                             f"超过预警线 ±{_pct(float(case_limit))}",
+                             f"{r.unit_id}: cases {r.cases_prev} → {r.cases}", f"{change:.6f}"))
+    return out

@@ -1,0 +1,181 @@
+"""``settlement run --month YYYY-MM``: the monthly DIP pre-settlement as a run (kind = month).
+
+    load config and data (the year to date) → validate → recorded earlier months (run store)
+    → presettle (pure, :mod:`.presettle`) → write results/, units/*.xlsx, the bureau list
+    → persist ``dip_presettlement`` (one transaction) → manifest, publish the folder
+
+The same config and data folder as the year-end run. Period closing does not apply to month
+runs: a closed year does not stop one, and a month run never closes; running a month again
+supersedes its earlier run (only the latest counts in paid_to_date and at year end).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from settlement.config import ConfigError, load_config
+from settlement.monthly.presettle import COLUMNS, MonthResult, month_bounds, presettle_month
+from settlement.monthly.recorded import paid_by_unit, recorded_presettlements
+from settlement.pipeline import (Outcome, Steps, _begin_run, _fail_quietly, _failure_reason,
+                                 _keep_traceback, _publish_run_dir, load_and_validate)
+from settlement.problems import Problem, has_errors
+
+METHOD = ("预结算金额 = 本月出院病例分值 × 预算点值（每单位每月取整到分一次）+ 未入组病例按实际支付 − 个人负担 − 违规扣款；"
+          "预留质量保证金 = max(预结算金额, 0) × 质量保证金比例；本月拨付 = (预结算金额 − 保证金) × 月度预结算拨付比例"
+          "（四舍五入到分）。病例分值与年度结算同一计分（按出院日期适用参数）。")
+
+
+def run_month(config_path: Path, data_dir: Path, out_root: Path, db_url: str, month: str,
+              progress: bool = True, echo=click.echo) -> Outcome:
+    """Record and compute the month's pre-settlement; Outcome.ok when it was saved."""
+    from settlement.store import StoreError, describe_db_url, faults
+
+    try:
+        config = load_config(config_path)
+        first, _ = month_bounds(month)
+    except ConfigError as exc:
+        echo(str(exc))
+        return Outcome(ok=False)
+    except ValueError:
+        echo(f"月份格式应为 YYYY-MM（如 2025-03）/ --month must be YYYY-MM: {month}")
+        return Outcome(ok=False)
+    if first.year != int(config.settlement_year):
+        echo(f"月份 {month} 不在结算年度 {config.settlement_year} 内 / month outside the settlement year")
+        return Outcome(ok=False)
+    echo(f"数据库 database: {describe_db_url(db_url)}")
+    try:
+        store, run_id = _begin_run(config, config_path, data_dir, Path(out_root), db_url, False, echo,
+                                    kind="month", month=month)
+    except StoreError as exc:
+        echo(str(exc))
+        return Outcome(ok=False)
+    except Exception as exc:  # noqa: BLE001 - the database cannot be opened or written
+        echo(f"预结算未开始 run not started: {faults.describe(exc)}")
+        return Outcome(ok=False)
+    run_dir = Path(out_root) / run_id
+    echo(f"月度预结算开始 month run {run_id}：{config.county} {month}（方案 {config.scenario}）")
+    try:
+        with store.heartbeat(run_id):
+            outcome, result = _steps(store, run_id, config, config_path, data_dir, run_dir, month,
+                                     progress, echo)
+    finally:
+        published = _publish_run_dir(store, run_id, run_dir, echo)
+        store.dispose()
+    if outcome.ok and published:
+        _print(echo, result, outcome.problems, run_id, run_dir, month)
+    return Outcome(outcome.ok and published, outcome.problems, run_id, run_dir)
+
+
+def _steps(store, run_id, config, config_path, data_dir, run_dir, month, progress, echo):
+    from settlement.monthly.bulletin_book import write_bulletin
+    from settlement.store import faults
+    from settlement.store.rundir import partial_dir
+    from settlement.validation.report import print_summary, write_report
+
+    steps, work, problems = Steps(echo, progress), partial_dir(run_dir), []
+    failed = Outcome(ok=False, problems=problems, run_id=run_id, run_dir=run_dir)
+    try:
+        with steps("读取与校验 load and validate"):
+            _, resolved, loaded, found = load_and_validate(config_path, data_dir)
+            problems += found
+            store.update_run(run_id, input_hashes=loaded.file_hashes,
+                             input_rows={t: len(f) for t, f in loaded.tables.items()})
+        result = None
+        if not has_errors(problems) and resolved is not None:
+            with steps(f"{month} DIP 月度预结算 monthly pre-settlement"):
+                earlier = recorded_presettlements(store.engine, config.county, resolved.year,
+                                                  config.scenario, before=month)
+                result = presettle_month(loaded.tables, resolved.params.dip, month,
+                                         paid_by_unit(earlier), resolved.section_segments("dip"))
+                problems += result.problems
+            if not has_errors(problems):
+                with steps(f"{month} 月度通报与预警 bulletin and early warning"):
+                    bulletin = _bulletin(loaded.tables, resolved, month)
+                    problems += bulletin.warnings
+        write_report(problems, loaded, work / "validation")
+        if result is None or has_errors(problems):
+            print_summary(problems, loaded, echo)
+            reason = _failure_reason(problems, validated=result is not None)
+            store.fail_run(run_id, reason, steps.timings)
+            echo(f"月度预结算失败 month run failed: {reason}")
+            return failed, None
+        with steps("写出结果与报表 write results and workbooks"):
+            _write(work, result, config, resolved, loaded, run_id, month, problems)
+            write_bulletin(work / "月度通报.xlsx", bulletin, config.county)
+        with steps("保存到数据库 save to database"):
+            store.save_results(run_id, {"dip_presettlement": result.table}, timings=steps.timings)
+    except BaseException as exc:
+        reason = faults.describe(exc)
+        _fail_quietly(store, run_id, reason, steps.timings, echo)
+        echo(f"月度预结算失败 month run failed: {reason}")
+        if faults.known_fault(exc) is None and isinstance(exc, Exception):
+            _keep_traceback(work, exc, echo)
+        if not isinstance(exc, Exception):
+            raise
+        return failed, None
+    return Outcome(ok=True, problems=problems, run_id=run_id, run_dir=run_dir), result
+
+
+def _write(work: Path, result: MonthResult, config, resolved, loaded, run_id: str, month: str,
+           problems: list[Problem]) -> None:
+    from settlement.monthly.statements import BUREAU_FILE, write_bureau_list, write_month_statements
+    from settlement.report import ReportContext
+    from settlement.report.results_csv import write_results
+
+    tables = {"dip_presettlement": result.table}
+    if len(result.cases):
+        tables["dip_cases"] = result.cases
+    write_results(work / "results", tables, list(tables))
+    _, last = month_bounds(month)
+    context = ReportContext(config.county, resolved.year, run_id, loaded.tables["units"],
+                            loaded.tables["communities"], problems=problems,
+                            scenario=config.scenario,
+                            payment_method=resolved.params.dip.payment_method,
+                            created=_midnight(last))
+    ratio = resolved.params.dip.presettlement_ratio
+    write_month_statements(work / "units", result.table, context, month, ratio)
+    write_bureau_list(work / BUREAU_FILE, result.table, context, month,
+                      f"{METHOD}参数：预算点值 {resolved.source('dip.budget_point_value')}；质量保证金比例 "
+                      f"{resolved.source('dip.quality_withhold_rate')}；拨付比例 "
+                      f"{resolved.source('dip.presettlement_ratio')}。")
+
+
+def _bulletin(tables, resolved, month: str):
+    """The month's bulletin (H10's :mod:`settlement.monthly.bulletin`) from the year to date,
+    its DIP cases priced at the budget point value; its warnings join the run's problems."""
+    from settlement.monthly.bulletin import build_bulletin
+    from settlement.monthly.presettle import year_to_date_cases
+
+    ytd = year_to_date_cases(tables, resolved.params.dip, month, resolved.section_segments("dip"))
+    return build_bulletin(tables, resolved.params, month, ytd)
+
+
+def _midnight(day):
+    import datetime as dt
+
+    return dt.datetime(day.year, day.month, day.day)  # fixed: the bytes do not depend on the clock
+
+
+def _print(echo, result: MonthResult, problems: list[Problem], run_id: str, run_dir: Path,
+           month: str) -> None:
+    from settlement.money import yuan_display as y
+
+    t = result.table
+    echo("")
+    echo(f"月度预结算完成 month run finished — {run_id}（{month}）")
+    echo(f"  单位 {len(t)} 家，预结算金额 {y(int(t['amount'].sum()))}，预留保证金 {y(int(t['withheld'].sum()))}，"
+         f"本月拨付 {y(int(t['paid'].sum()))}，本年累计 {y(int(t['paid_to_date'].sum()))}")
+    for p in problems:
+        if p.rule.startswith("early_warning"):
+            echo(f"  预警 warning: {p.message_zh}")
+    warnings = [p for p in problems if p.severity == "warning"]
+    if warnings:
+        echo(f"  提示 {len(warnings)} 条 warnings（见 validation/问题清单.xlsx）")
+    echo(f"  报表 reports: {run_dir}/月度预结算拨付清单.xlsx（报医保局）, 月度通报.xlsx, "
+         "units/（各单位月度预结算单）")
+    echo(f"  结果表 results: {run_dir}/results/dip_presettlement.csv   运行记录 manifest: {run_dir}/manifest.json")
+
+
+__all__ = ["COLUMNS", "run_month"]
