@@ -251,33 +251,53 @@ def run_settlement(config_path: Path, data_dir: Path, out_root: Path, db_url: st
     to ``<run_id>`` once its manifest is written; a run whose own checks find an error ends
     failed; a known fault (full disk, busy database) ends it with one message, no traceback.
     """
-    from settlement.store import StoreError, describe_db_url, faults
-
     try:
         config = load_config(config_path)
     except ConfigError as exc:
         echo(str(exc))
         return Outcome(ok=False)
+    return recorded_run(
+        config, config_path, data_dir, Path(out_root), db_url, echo, supersede=supersede,
+        started=lambda run_id: f"结算开始 run {run_id}：{config.county} {config.settlement_year} 年度"
+                               f"（方案 {config.scenario}）",
+        work=lambda store, run_id, run_dir: _run_steps(store, run_id, config_path, data_dir, run_dir,
+                                                       progress, echo, pdf=pdf, data_docs=data_docs),
+        finished=lambda result, run_id, run_dir, problems: _print_outcome(echo, result, run_id,
+                                                                          run_dir, problems))
+
+
+def recorded_run(config, config_path: Path, data_dir: Path, out_root: Path, db_url: str, echo, *,
+                 supersede: bool, started, work, finished, not_started: str = "结算未开始",
+                 **kind) -> Outcome:
+    """A run recorded in the store, for every kind of run (year end, month).
+
+    The run is begun (schema up to date, dead runs marked 中断), ``work(store, run_id,
+    run_dir)`` runs under a heartbeat lease and returns (Outcome, result); the folder is
+    published whatever happened (manifest, final name); ``finished`` prints the summary of a
+    run that succeeded. Known conditions (closed period, unreachable database) are one message.
+    """
+    from settlement.store import StoreError, describe_db_url, faults
+
     echo(f"数据库 database: {describe_db_url(db_url)}")
     try:
-        store, run_id = _begin_run(config, config_path, data_dir, Path(out_root), db_url, supersede, echo)
+        store, run_id = _begin_run(config, config_path, data_dir, out_root, db_url, supersede, echo,
+                                   **kind)
     except StoreError as exc:  # the period is closed, a what-if may not supersede …
         echo(str(exc))
         return Outcome(ok=False)
     except Exception as exc:  # noqa: BLE001 - the database cannot be opened or written
-        echo(f"结算未开始 run not started: {faults.describe(exc)}")
+        echo(f"{not_started} run not started: {faults.describe(exc)}")
         return Outcome(ok=False)
-    run_dir = Path(out_root) / run_id
-    echo(f"结算开始 run {run_id}：{config.county} {config.settlement_year} 年度（方案 {config.scenario}）")
+    run_dir = out_root / run_id
+    echo(started(run_id))
     try:
         with store.heartbeat(run_id):
-            outcome, result = _run_steps(store, run_id, config_path, data_dir, run_dir, progress, echo,
-                                         pdf=pdf, data_docs=data_docs)
+            outcome, result = work(store, run_id, run_dir)
     finally:  # Ctrl-C too: the folder gets its manifest (status failed) and its final name
         published = _publish_run_dir(store, run_id, run_dir, echo)
         store.dispose()
     if outcome.ok and published:
-        _print_outcome(echo, result, run_id, run_dir, outcome.problems)
+        finished(result, run_id, run_dir, outcome.problems)
     return Outcome(outcome.ok and published, outcome.problems, run_id, run_dir)
 
 

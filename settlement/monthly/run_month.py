@@ -18,8 +18,8 @@ import click
 from settlement.config import ConfigError, load_config
 from settlement.monthly.presettle import COLUMNS, MonthResult, month_bounds, presettle_month
 from settlement.monthly.recorded import paid_by_unit, recorded_presettlements
-from settlement.pipeline import (Outcome, Steps, _begin_run, _fail_quietly, _failure_reason,
-                                 _keep_traceback, _publish_run_dir, load_and_validate)
+from settlement.pipeline import (Outcome, Steps, _fail_quietly, _failure_reason, _keep_traceback,
+                                 load_and_validate, recorded_run)
 from settlement.problems import Problem, has_errors
 
 METHOD = ("预结算金额 = 本月出院病例分值 × 预算点值（每单位每月取整到分一次）+ 未入组病例按实际支付 − 个人负担 − 违规扣款；"
@@ -30,8 +30,6 @@ METHOD = ("预结算金额 = 本月出院病例分值 × 预算点值（每单�
 def run_month(config_path: Path, data_dir: Path, out_root: Path, db_url: str, month: str,
               progress: bool = True, echo=click.echo) -> Outcome:
     """Record and compute the month's pre-settlement; Outcome.ok when it was saved."""
-    from settlement.store import StoreError, describe_db_url, faults
-
     try:
         config = load_config(config_path)
         first, _ = month_bounds(month)
@@ -44,28 +42,15 @@ def run_month(config_path: Path, data_dir: Path, out_root: Path, db_url: str, mo
     if first.year != int(config.settlement_year):
         echo(f"月份 {month} 不在结算年度 {config.settlement_year} 内 / month outside the settlement year")
         return Outcome(ok=False)
-    echo(f"数据库 database: {describe_db_url(db_url)}")
-    try:
-        store, run_id = _begin_run(config, config_path, data_dir, Path(out_root), db_url, False, echo,
-                                    kind="month", month=month)
-    except StoreError as exc:
-        echo(str(exc))
-        return Outcome(ok=False)
-    except Exception as exc:  # noqa: BLE001 - the database cannot be opened or written
-        echo(f"预结算未开始 run not started: {faults.describe(exc)}")
-        return Outcome(ok=False)
-    run_dir = Path(out_root) / run_id
-    echo(f"月度预结算开始 month run {run_id}：{config.county} {month}（方案 {config.scenario}）")
-    try:
-        with store.heartbeat(run_id):
-            outcome, result = _steps(store, run_id, config, config_path, data_dir, run_dir, month,
-                                     progress, echo)
-    finally:
-        published = _publish_run_dir(store, run_id, run_dir, echo)
-        store.dispose()
-    if outcome.ok and published:
-        _print(echo, result, outcome.problems, run_id, run_dir, month)
-    return Outcome(outcome.ok and published, outcome.problems, run_id, run_dir)
+    return recorded_run(
+        config, config_path, data_dir, Path(out_root), db_url, echo, supersede=False,
+        not_started="预结算未开始", kind="month", month=month,
+        started=lambda run_id: f"月度预结算开始 month run {run_id}：{config.county} {month}"
+                               f"（方案 {config.scenario}）",
+        work=lambda store, run_id, run_dir: _steps(store, run_id, config, config_path, data_dir,
+                                                   run_dir, month, progress, echo),
+        finished=lambda result, run_id, run_dir, problems: _print(echo, result, problems, run_id,
+                                                                  run_dir, month))
 
 
 def _steps(store, run_id, config, config_path, data_dir, run_dir, month, progress, echo):
