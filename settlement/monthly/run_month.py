@@ -129,12 +129,13 @@ def _write(work: Path, result: MonthResult, config, resolved, loaded, run_id: st
 
 def _bulletin(tables, resolved, month: str):
     """The month's bulletin (H10's :mod:`settlement.monthly.bulletin`) from the year to date,
-    its DIP cases priced at the budget point value; its warnings join the run's problems."""
-    from settlement.monthly.bulletin import build_bulletin
-    from settlement.monthly.presettle import year_to_date_cases
+    its DIP cases priced at the budget point value, with the year's package per community (so
+    基金执行进度 and the year-end projection are there); its warnings join the run's problems.
+    The settlement's own problems on the partial year are not the month's and are left out."""
+    from settlement.monthly.bulletin_inputs import bulletin_for_month
 
-    ytd = year_to_date_cases(tables, resolved.params.dip, month, resolved.section_segments("dip"))
-    return build_bulletin(tables, resolved.params, month, ytd)
+    bulletin, _ = bulletin_for_month(tables, resolved, month)
+    return bulletin
 
 
 def _midnight(day):
