@@ -228,6 +228,19 @@ def mul_fen(fen: int, factor: Decimal | int | str) -> int:
     return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
+def average_fen(total_fen: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Exact per-item average in fen (次均费用): integer division, half away from zero.
+
+    Money ÷ a count stays exact: 100,001 fen over 2 cases is 50,001 fen (500.005 元 → 500.01).
+    A zero count gives -1 (callers mask it: no cases, no average).
+    """
+    total, n = np.asarray(total_fen, dtype="int64"), np.asarray(count, dtype="int64")
+    safe = np.where(n > 0, n, 1)
+    q, r = np.divmod(np.abs(total), safe)
+    q = q + (2 * r >= safe)
+    return np.where(n > 0, np.sign(total) * q, -1).astype("int64")
+
+
 def _finite(value: Decimal, where: str) -> Decimal:
     if not value.is_finite():
         raise NonFiniteAmount(f"金额或系数不是有限数值（{value}），无法折算为分 "

@@ -133,7 +133,8 @@ def test_ratios_of_the_month_with_numerator_and_denominator(bulletin):
     # year to date: C1 adds February's 2 in-county cases → 2 out of 7; April is not counted
     assert _value(b, "C1", "ytd", "out_of_county_rate") == pytest.approx(2 / 7)
     assert _value(b, "C1", "ytd", "inpatient_cases") == 7
-    assert _value(b, "C1", "month", "inpatient_cost_per_case") == pytest.approx(300.0)
+    # 次均费用 is an amount: exact int fen (3 March cases × 300.00 元 ÷ 3 = 30,000 fen)
+    assert _value(b, "C1", "month", "inpatient_cost_per_case") == 30_000
     assert not b.indicators["definition_zh"].isna().any()
 
 

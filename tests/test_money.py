@@ -46,3 +46,14 @@ def test_display_and_scalar_helpers():
 
 def test_round_fen_is_half_away_from_zero():
     assert round_fen(np.array([0.005, -0.005, 1.234999, 2.5])).tolist() == [1, -1, 123, 250]
+
+
+def test_average_fen_is_exact_and_rounds_half_away_from_zero():
+    from settlement.money import average_fen
+
+    # 100,001 fen over 2 = 50,000.5 → 50,001; 100,000 over 3 = 33,333.33 → 33,333;
+    # −5 over 2 = −2.5 → −3; no cases → −1 (masked by callers)
+    got = average_fen(np.array([100_001, 100_000, -5, 7]), np.array([2, 3, 2, 0]))
+    assert got.tolist() == [50_001, 33_333, -3, -1]
+    # beyond float precision: 2**60 + 1 fen over 1 case stays exact
+    assert average_fen(np.array([2**60 + 1]), np.array([1])).tolist() == [2**60 + 1]

@@ -33,6 +33,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from settlement.money import yuan_display
 from settlement.params import Params
 from settlement.problems import Problem
 from settlement.monthly import bulletin_tables as bt
@@ -175,8 +176,9 @@ def _cost_growth(ind: pd.DataFrame, limit: Decimal) -> list[Problem]:
     base_zh = bt.PERIOD_ZH[base_period]
     growth = cost["month"] / cost[base_period].where(cost[base_period] > 0) - 1
     return [_warn("early_warning.cost_growth", scope,
-                  f"{scope}：本月住院次均费用 {cost.at[scope, 'month']:,.2f} 元，{base_zh} "
-                  f"{cost.at[scope, base_period]:,.2f} 元，增长 {_pct(g)}，超过预警线 {_pct(float(limit))}",
+                  f"{scope}：本月住院次均费用 {yuan_display(int(cost.at[scope, 'month']))} 元，{base_zh} "
+                  f"{yuan_display(int(cost.at[scope, base_period]))} 元，增长 {_pct(g)}，"
+                  f"超过预警线 {_pct(float(limit))}",
                   f"{scope}: cost per case growth {g:.4f} > {limit}", f"{g:.6f}")
             for scope, g in growth.items() if np.isfinite(g) and g > float(limit)]
 

@@ -30,8 +30,8 @@ def _kinds(code: str) -> tuple[str, str, str]:
     """(numerator, denominator, value) cell kinds of an indicator."""
     if code in RATIO_CODES:
         return "int", "int", "pct"
-    if code == "inpatient_cost_per_case":
-        return "money", "int", "float"
+    if code == "inpatient_cost_per_case":  # value in fen (bulletin_tables.MONEY_PER_CASE)
+        return "money", "int", "money"
     if code == "cmi":
         return "points", "points", "ratio"
     return "int", "int", "int"

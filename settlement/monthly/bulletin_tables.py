@@ -31,7 +31,11 @@ import pandas as pd
 
 from settlement.params import Params
 from settlement.stages.expenditure import scan_expenditure
+from settlement.money import average_fen
 from settlement.stages.indicators import SCALE, definitions, definitions_zh, measures
+
+#: the one indicator that is an amount: its value is int fen (次均费用), not a float of yuan
+MONEY_PER_CASE = "inpatient_cost_per_case"
 
 COUNTY = "county"
 PERIODS = ("month", "last_month", "ytd", "prior_month", "prior_ytd")
@@ -110,7 +114,10 @@ def indicator_rows(ip: pd.DataFrame, op: pd.DataFrame, dip: pd.DataFrame | None,
         label, num, den, _ = defs[code]
         target = params.indicators.targets.get(code)
         n, d = per[num].to_numpy("int64"), per[den].to_numpy("int64")
-        value = np.where(d > 0, n / np.where(d > 0, d, 1), np.nan) * float(SCALE.get(code, 1))
+        if code == MONEY_PER_CASE:  # money ÷ cases: exact fen, never a float amount
+            value = np.where(d > 0, average_fen(n, d), np.nan)
+        else:
+            value = np.where(d > 0, n / np.where(d > 0, d, 1), np.nan) * float(SCALE.get(code, 1))
         frames.append(pd.DataFrame({
             "scope": ids, "indicator": code, "label_zh": label, "numerator": n.astype(float),
             "denominator": d.astype(float), "value": value,
