@@ -354,13 +354,7 @@ def _run_steps(store, run_id: str, config_path: Path, data_dir: Path, run_dir: P
             return failed, None
         with steps("写出结果与报表 write results and workbooks"):
             write_results(work / "results", result.tables, CONTRACT_RESULTS + SUPPORTING_RESULTS)
-            context = ReportContext(config.county, resolved.year, run_id, loaded.tables["units"],
-                                    loaded.tables["communities"], problems=problems,
-                                    param_sources={p: resolved.source(p) for p in resolved.trace},
-                                    scenario=config.scenario,
-                                    payment_method=resolved.params.dip.payment_method,
-                                    param_trace=resolved.trace, pdf=pdf,
-                                    chronic_carved=resolved.params.chronic.carve_out)
+            context = ReportContext.of_run(config, resolved, run_id, loaded.tables, problems, pdf=pdf)
             write_workbooks(work, result.tables, context, echo=echo)
         with steps("保存到数据库 save to database"):
             store.save_results(run_id, {n: result.tables[n] for n in CONTRACT_RESULTS},

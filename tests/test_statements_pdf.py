@@ -31,11 +31,8 @@ def sample(tmp_path_factory):
     config, resolved, loaded, problems = load_and_validate(ROOT / "configs" / "sample-county.yaml",
                                                            ROOT / "sample_data")
     result = settle(loaded.tables, resolved)
-    ctx = ReportContext(config.county, resolved.year, "RUN-1", loaded.tables["units"],
-                        loaded.tables["communities"], problems=problems + result.problems,
-                        param_sources={p: resolved.source(p) for p in resolved.trace},
-                        scenario=config.scenario, payment_method=resolved.params.dip.payment_method,
-                        param_trace=resolved.trace, chronic_carved=resolved.params.chronic.carve_out)
+    ctx = ReportContext.of_run(config, resolved, "RUN-1", loaded.tables,
+                               problems + result.problems)
     out = tmp_path_factory.mktemp("sample")
     paths = write_workbooks(out, result.tables, ctx)
     write_results(out / "results", result.tables, CONTRACT_RESULTS + SUPPORTING_RESULTS)

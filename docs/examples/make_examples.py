@@ -32,11 +32,8 @@ def build(run_dir: Path) -> None:
     config, resolved, loaded, problems = load_and_validate(ROOT / "configs" / "sample-county.yaml",
                                                            ROOT / "sample_data")
     result = settle(loaded.tables, resolved)
-    ctx = ReportContext(config.county, resolved.year, "示例运行", loaded.tables["units"],
-                        loaded.tables["communities"], problems=problems + result.problems,
-                        param_sources={p: resolved.source(p) for p in resolved.trace},
-                        scenario=config.scenario, payment_method=resolved.params.dip.payment_method,
-                        param_trace=resolved.trace, chronic_carved=resolved.params.chronic.carve_out)
+    ctx = ReportContext.of_run(config, resolved, "示例运行", loaded.tables,
+                               problems + result.problems)
     write_workbooks(run_dir, result.tables, ctx)
 
 

@@ -38,6 +38,17 @@ class ReportContext:
     pdf: bool = False  # also write the statements as PDF (LibreOffice)
     chronic_carved: bool = True  # chronic capitation carved out of the package (charts)
 
+    @classmethod
+    def of_run(cls, config, resolved, run_id: str, frames, problems=(), **more) -> "ReportContext":
+        """The context of a run: county, year, scenario, payment method and parameter sources
+        from the loaded config, the reference frames from the loaded inputs."""
+        return cls(config.county, resolved.year, run_id, frames["units"], frames["communities"],
+                   problems=problems, scenario=config.scenario,
+                   param_sources={p: resolved.source(p) for p in resolved.trace},
+                   payment_method=resolved.params.dip.payment_method,
+                   param_trace=resolved.trace, chronic_carved=resolved.params.chronic.carve_out,
+                   **more)
+
     @property
     def drg(self) -> bool:
         return str(self.payment_method).lower() == "drg"
