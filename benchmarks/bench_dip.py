@@ -4,7 +4,7 @@
 
 Builds a synthetic, self-contained city (cases at member and external units, core /
 comprehensive / basic groups, unit coefficient overrides, special and unmatched cases),
-runs :func:`settlement.stages.dip.settle_dip` (with and without the per-case Chinese
+runs :func:`settlement.dip.stage.settle_dip` (with and without the per-case Chinese
 explanations) and the same computation as one DuckDB query (score cases, Σ points, point
 value, per-unit gross / fund due / withhold / return / fund paid, all in exact integers),
 checks that both give the same Σ points and per-unit points, fund_due and fund_paid, and
@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from settlement.config import load_config, resolve  # noqa: E402
 from settlement.params import ScoreRule  # noqa: E402
-from settlement.stages.dip import settle_dip  # noqa: E402
+from settlement.dip.stage import settle_dip  # noqa: E402
 
 LEVELS = ["tertiary", "secondary", "primary", "unrated"]
 CONFIG = Path(__file__).resolve().parent.parent / "configs" / "sample-county.yaml"

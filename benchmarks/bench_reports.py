@@ -35,7 +35,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from settlement.reconcile import FUND_ZH, reconcile  # noqa: E402
+from settlement.reconcile import reconcile  # noqa: E402
+from settlement.reconcile.lines import FUND_ZH  # noqa: E402
 from settlement.money import to_decimal_yuan  # noqa: E402
 from settlement.report import ReportContext, statement_path, write_statements, write_workbooks  # noqa: E402
 from settlement.report.layout import (EXPLANATION_WIDTH, FONT, FONT_SIZE, fit_width,  # noqa: E402

@@ -24,7 +24,7 @@ from settlement.reconcile import reconcile
 from settlement.schema import ContractError
 from settlement.stages.chronic import settle_chronic
 from settlement.stages.corridor import settle_corridor
-from settlement.stages.dip import settle_dip
+from settlement.dip.stage import settle_dip
 from settlement.stages.distribution import distribute, unit_measures
 from settlement.stages.expenditure import scan_expenditure
 from settlement.stages.indicators import compute_indicators

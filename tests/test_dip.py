@@ -16,8 +16,8 @@ import pytest
 
 from settlement.money import fen_of
 from settlement.params import DipParams
-from settlement.stages.dip import DipResult, settle_dip
-from settlement.stages.dip_explain import explain_cases
+from settlement.dip.stage import DipResult, settle_dip
+from settlement.dip.explain import explain_cases
 
 BASE_PARAMS = dict(
     payment_method="dip", low_bound="0.5", high_bound="2.0", low_bound_inclusive=True,

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from settlement.money import fen_of
-from settlement.stages.dip_scoring import score_cases
+from settlement.dip.scoring import score_cases
 from test_dip import UNITS, balanced, cases_frame, groups_frame, params, refs_frame, run
 
 SETTINGS = settings(max_examples=60, deadline=None,

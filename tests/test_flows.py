@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 
 from settlement.params import FlowOfFundsParams
-from settlement.reconcile import _Tables, reconcile
-from settlement.reconcile_flows import community_flows
+from settlement.reconcile.core import _Tables, reconcile
+from settlement.reconcile.flows import community_flows
 
 
 def units() -> pd.DataFrame:

@@ -135,7 +135,7 @@ def test_dip_level_coefficient_applies_by_discharge_date():
     later = {"tertiary": "1.05", "secondary": "0.9", "primary": "0.8", "unrated": "0.8"}
     dated = [(dt.date(2025, 1, 1), dt.date(2025, 6, 30), dip_params()),
              (dt.date(2025, 7, 1), dt.date(2025, 12, 31), dip_params(level_coefficients=later))]
-    from settlement.stages.dip import settle_dip
+    from settlement.dip.stage import settle_dip
     from tests.test_dip import GROUPS, REFS, SCORES, UNITS
     result = settle_dip(frame, UNITS, GROUPS, REFS, SCORES, None, dip_params(), dated=dated)
     assert result.cases["points"].tolist() == [500.0, 525.0]
@@ -153,7 +153,7 @@ def test_dip_bounds_from_the_config_by_discharge_date(tmp_path):
     assert [d[2].high_bound for d in dated] == [Decimal("2.0"), Decimal("3.0")]
     frame = cases_frame([{"unit_id": "H3", "total_cost": 25_000}] * 2)
     frame["discharge_date"] = pd.to_datetime(["2025-06-15", "2025-07-15"])
-    from settlement.stages.dip import settle_dip
+    from settlement.dip.stage import settle_dip
     from tests.test_dip import GROUPS, REFS, SCORES, UNITS
     base = dip_params(high_bound="2.0")
     result = settle_dip(frame, UNITS, GROUPS, REFS, SCORES, None, base,
@@ -185,7 +185,7 @@ def test_dip_case_explanations_cite_the_parameters_of_their_discharge_period():
     # high bound 2.0 until 30 June, 3.0 from 1 July: the June case's rule names 2.0, July's 3.0
     frame = cases_frame([{"unit_id": "H3", "total_cost": 25_000}] * 2)
     frame["discharge_date"] = pd.to_datetime(["2025-06-15", "2025-07-15"])
-    from settlement.stages.dip import settle_dip
+    from settlement.dip.stage import settle_dip
     from tests.test_dip import GROUPS, REFS, SCORES, UNITS
     dated = [(dt.date(2025, 1, 1), dt.date(2025, 6, 30), dip_params(high_bound="2.0")),
              (dt.date(2025, 7, 1), dt.date(2025, 12, 31), dip_params(high_bound="3.0"))]

@@ -27,7 +27,7 @@ from settlement.monthly.clearing import with_recorded_months
 from settlement.monthly.presettle import presettle_month
 from settlement.monthly.recorded import recorded_presettlements
 from settlement.pipeline import load_and_validate, run_settlement
-from settlement.stages.dip import settle_dip
+from settlement.dip.stage import settle_dip
 from settlement.store import RunStore
 from settlement.store.views import runs_table
 from test_dip import GROUPS, REFS, UNITS, cases_frame, params, scores_frame

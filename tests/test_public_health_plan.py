@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from settlement.params import PublicHealthParams, ScoreRule, Tier
-from settlement.reconcile_lines import public_health_lines
+from settlement.reconcile.lines import public_health_lines
 from settlement.stages.public_health import settle_public_health
 from settlement.stages.public_health_plan import planned_of, quarter_of, quarter_shares
 

@@ -12,7 +12,7 @@ re-prices the whole year at the settlement point value at year end (年度清算
     paid       = (amount − withheld) × presettlement_ratio    (本月拨付, half up to fen)
     paid_to_date = paid + Σ paid of the earlier months of the same county-year
 
-The scoring is :func:`settlement.stages.dip.settle_dip` itself on the month's cases (no second
+The scoring is :func:`settlement.dip.stage.settle_dip` itself on the month's cases (no second
 scorer): a case's points depend only on the case and the parameters in force on its discharge
 date, so the twelve months' points are exactly the year's. The settlement point value that
 ``settle_dip`` also computes for the month is ignored: a month is priced at the budget value.
@@ -32,7 +32,7 @@ import pandas as pd
 from settlement.money import mul_fen, yuan_display as yuan
 from settlement.params import DipParams
 from settlement.problems import Problem
-from settlement.stages.dip import settle_dip
+from settlement.dip.stage import settle_dip
 
 COLUMNS = ["unit_id", "month", "points", "budget_point_value", "amount", "withheld", "paid",
            "paid_to_date"]
@@ -124,7 +124,7 @@ def price_month(units: pd.DataFrame, paid_before: pd.Series, all_units: pd.DataF
     units = _with_paid_units(units, paid_before, all_units)
     if units.empty:
         return _empty()
-    from settlement.stages.dip_settle import price
+    from settlement.dip.settle import price
 
     out = pd.DataFrame({"unit_id": units["unit_id"].astype(str).to_numpy(), "month": month})
     out["points"] = (units["point_units"] / 10.0 ** params.case_points_decimals).to_numpy()

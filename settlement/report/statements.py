@@ -22,11 +22,11 @@ from typing import NamedTuple
 import pandas as pd
 
 from settlement.money import yuan_display as yuan
-from settlement.reconcile import FUND_ZH, fund_zh
+from settlement.reconcile.lines import FUND_ZH, fund_zh
 from settlement.report.context import ReportContext
 from settlement.report.layout import (EXPLANATION_WIDTH, Sheet, Styles, fit_width, new_workbook,
                                       put_money, put_text, row_height, shown, wrapped_lines)
-from settlement.reconcile_lines import PAYER_ZH
+from settlement.reconcile.lines import PAYER_ZH
 from settlement.report.names import unique_paths
 from settlement.report.pages import keep_together, sign_off, width_scale
 

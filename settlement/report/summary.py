@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from settlement.problems import SEVERITY_ZH, problems_frame
-from settlement.reconcile import FUNDS, POOL_ZH, fund_zh
+from settlement.reconcile.lines import FUNDS, POOL_ZH, fund_zh
 from settlement.report.audit import assessment_sheet, audit_sheet, fees_sheet
 from settlement.report.context import ReportContext
 from settlement.report.layout import Col, Sheet, Styles, new_workbook, put_text

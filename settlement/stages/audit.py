@@ -41,7 +41,7 @@ import pyarrow.compute as pc
 from settlement.money import fen_of
 from settlement.params import ReimbursementParams
 from settlement.problems import Problem
-from settlement.stages.dip_codes import lookup
+from settlement.dip.codes import lookup
 
 #: rule code → Chinese label (the order of the listing)
 RULES = {

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from settlement.stages.dip_codes import Factorized, column, lookup
+from settlement.dip.codes import Factorized, column, lookup
 
 CARE_LEVEL = {"village_clinic": 0, "township_center": 1, "lead_hospital": 2,
               "county_hospital": 2, "private": 2, "external": 3}

@@ -53,7 +53,7 @@ import pandas as pd
 from settlement.params import IndicatorParams
 from settlement.problems import Problem
 from settlement.stages.chronic import cohort_spend
-from settlement.stages.dip_codes import Factorized, lookup
+from settlement.dip.codes import Factorized, lookup
 from settlement.stages.indicator_measures import extra_measures
 
 PRIMARY = ("township_center", "village_clinic")

@@ -24,7 +24,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from settlement.money import yuan_display
-from settlement.reconcile_lines import PAYER_ZH
+from settlement.reconcile.lines import PAYER_ZH
 from settlement.store import RunStore
 from settlement.store.users import ROLES, UserStore
 from settlement.web.jobs import Jobs

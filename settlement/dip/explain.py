@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from settlement.params import DipParams
-from settlement.stages.dip_scoring import (
+from settlement.dip.scoring import (
     AT_COST, BY_BASIC, BY_UNIT, CLASS_ZH, HIGH, LEVEL_ZH, LOW, NORMAL,
     REASONS, SPECIAL, Bounds, active_bounds,
 )

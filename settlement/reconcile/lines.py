@@ -14,7 +14,7 @@ import pandas as pd
 
 from settlement.money import yuan_display as y
 from settlement.params import FlowOfFundsParams, Params
-from settlement.reconcile_bureau import chronic_net
+from settlement.reconcile.bureau import chronic_net
 from settlement.wording import quarter_zh
 
 FUNDS = ("dip", "package", "chronic", "public_health")

@@ -36,7 +36,7 @@ from __future__ import annotations
 import pandas as pd
 
 from settlement.allocate import allocate
-from settlement.reconcile_bureau import check_rows
+from settlement.reconcile.bureau import check_rows
 
 FLOW_COLUMNS = ["entitlement", "dip_in", "dip_rounding", "kept_in", "outpatient_in",
                 "other_direct", "units_share_direct", "paid_to_units", "package_advance",

@@ -48,13 +48,13 @@ minus the DIP quality withholding it kept (withheld − returned).
 Example: P 1,000.00, E 900.00 (X 100.00), surplus 100.00 → retained 80.00, returned 20.00 →
 outflow = 900.00 + 80.00 = 980.00 == 1,000.00 − 20.00.
 
-**4. The flow of funds** (``community_flows``, :mod:`settlement.reconcile_flows`, parameter
+**4. The flow of funds** (``community_flows``, :mod:`settlement.reconcile.flows`, parameter
 ``flow_of_funds``): per community what the fund owes, what it paid outside the community, to
 its units directly, as advances and at year end — ``flow.paid`` checks that the fund paid the
 community and its units exactly the package ± the corridor shares − what it paid outside (−
 the quality deposit it kept). Every statement line carries its ``payer`` (``fund`` 医保基金,
 ``community`` 医共体, ``health_commission`` 卫健委公卫资金); the lines themselves are built in
-:mod:`settlement.reconcile_lines`.
+:mod:`settlement.reconcile.lines`.
 """
 
 from __future__ import annotations
@@ -67,9 +67,9 @@ import pandas as pd
 
 from settlement.money import yuan_display as y
 from settlement.params import FlowOfFundsParams, Params
-from settlement.reconcile_bureau import bureau_communities, bureau_units, check_rows, chronic_net
-from settlement.reconcile_flows import community_flows, flow_totals
-from settlement.reconcile_lines import (FUND_ZH, FUNDS, PAYER_ZH, POOL_ZH, _frame, chronic_lines,
+from settlement.reconcile.bureau import bureau_communities, bureau_units, check_rows, chronic_net
+from settlement.reconcile.flows import community_flows, flow_totals
+from settlement.reconcile.lines import (FUND_ZH, FUNDS, PAYER_ZH, POOL_ZH, _frame, chronic_lines,
                                         dip_lines, fund_zh, package_lines, public_health_lines,
                                         with_payer)
 

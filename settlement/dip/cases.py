@@ -21,11 +21,11 @@ import numpy as np
 import pandas as pd
 
 from settlement.money import round_fen
-from settlement.stages.dip_codes import Factorized, column
-from settlement.stages.dip_scoring import (
+from settlement.dip.codes import Factorized, column
+from settlement.dip.scoring import (
     AT_COST, CLASSES, COEF_SOURCES, EXCLUDED, REASONS, SCORED, SPECIAL, CaseScores,
 )
-from settlement.stages.dip_settle import PointValue, sum_by
+from settlement.dip.settle import PointValue, sum_by
 
 SETTLEMENTS = ("scored", "at_cost", "excluded")
 AGGREGATE_COLUMNS = ("cases", "excluded_cases", "special_cases", "review_cases", "point_units",

@@ -24,7 +24,7 @@ with the DRG bounds. Only cases treated at member units (community_id set, categ
 
 Points are held as int64 in units of 10^-decimals points, so every sum of points is exact.
 Lookups use factorised codes and numpy indexing (no merge of the case table), see
-:mod:`~settlement.stages.dip_codes`.
+:mod:`~settlement.dip.codes`.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ import pandas as pd
 
 from settlement.params import DipParams
 from settlement.problems import Problem
-from settlement.stages.dip_codes import Factorized, column, factorize_columns, lookup
+from settlement.dip.codes import Factorized, column, factorize_columns, lookup
 from settlement.stages.finite import nonfinite_problems, points_limit
 
 CLASSES = ("normal", "low", "high", "special", "unmatched")
@@ -207,7 +207,7 @@ def score_cases(cases: pd.DataFrame, units: pd.DataFrame, groups: pd.DataFrame,
     special = column(cases, "special_points", np.nan)[rows]
     cost = cases["total_cost"].to_numpy()[rows]
     if dated and len(dated) > 1:
-        from settlement.stages.dip_dated import score_by_discharge_date  # it builds on this module
+        from settlement.dip.dated import score_by_discharge_date  # it builds on this module
 
         out, more = score_by_discharge_date(u, g, cost, special, cases["discharge_date"].iloc[rows],
                                             units, groups, refs, dated)

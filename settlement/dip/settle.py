@@ -97,7 +97,7 @@ def price(point_units: pd.Series, value: Decimal, decimals: int) -> pd.Series:
 
 def settle_units(agg: pd.DataFrame, pv: PointValue, scores: pd.DataFrame,
                  prepaid: pd.Series, params: DipParams) -> tuple[pd.DataFrame, list[Problem]]:
-    """dip_units from the per-unit aggregates (see :func:`settlement.stages.dip_scan.aggregate`)."""
+    """dip_units from the per-unit aggregates (see :func:`settlement.dip.cases.aggregate`)."""
     out = price_groups(agg, pv, params.case_points_decimals)
     out["point_value"] = str(pv.settlement)
     out["case_rounding"] = out["gross_value"] - out["case_gross_value"]

@@ -3,7 +3,7 @@
 When case-scoring parameters (bounds, inclusivity, level coefficients, special-points rule, DRG
 bounds: ``settlement.params.PERIOD_RULES`` ``by_discharge_date``) change inside the year, the
 year is cut into periods of one parameter set (``Resolved.section_segments("dip")``) and each
-case is scored by :func:`~settlement.stages.dip_scoring.score_block` with the parameters in
+case is scored by :func:`~settlement.dip.scoring.score_block` with the parameters in
 force on its discharge date. The point value, the fund budget and the withhold stay annual.
 """
 
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from settlement.problems import Problem
-from settlement.stages.dip_scoring import Block, catalogue, score_block
+from settlement.dip.scoring import Block, catalogue, score_block
 
 
 def period_of(discharge: pd.Series, dated: list[tuple]) -> np.ndarray:

@@ -30,7 +30,7 @@ import pandas as pd
 
 from settlement.money import fen_of, yuan_display
 from settlement.params import DipParams
-from settlement.stages.dip_settle import PointValue
+from settlement.dip.settle import PointValue
 from settlement.wording import ENUM_ZH  # option codes in Chinese (H7, issue 12)
 
 LEDGER_COLUMNS = ["section", "line", "label_zh", "amount", "explanation"]

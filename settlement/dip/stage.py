@@ -1,10 +1,10 @@
 """DIP/DRG settlement of inpatient cases (按病种分值付费 / DRG 点数法), DOMAIN §2.2.
 
 One public function, :func:`settle_dip`: score every case at a member unit
-(:mod:`~settlement.stages.dip_scoring`), fix the settlement point value and settle each
-member unit in exact fen (:mod:`~settlement.stages.dip_settle`), explain every case in Chinese
-(:mod:`~settlement.stages.dip_explain`) and tie the money in a ledger
-(:mod:`~settlement.stages.dip_ledger`).
+(:mod:`~settlement.dip.scoring`), fix the settlement point value and settle each
+member unit in exact fen (:mod:`~settlement.dip.settle`), explain every case in Chinese
+(:mod:`~settlement.dip.explain`) and tie the money in a ledger
+(:mod:`~settlement.dip.ledger`).
 
 Tiny example: one tertiary hospital, group score 500, reference cost 10,000 元, budget 24,000 元
 at reimbursement ratio 0.6 → pool 40,000 元. Cases costing 4,000 (r 0.4 → 200 points) and
@@ -32,15 +32,15 @@ import pandas as pd
 from settlement.money import yuan_display
 from settlement.params import DipParams
 from settlement.problems import Problem
-from settlement.stages.dip_explain import explain_cases, explain_rules
-from settlement.stages.dip_ledger import (
+from settlement.dip.explain import explain_cases, explain_rules
+from settlement.dip.ledger import (
     DipSummary, build_ledger, money_at_point_value, point_value_text, unit_totals,
 )
-from settlement.stages.dip_codes import Factorized, executor
-from settlement.stages.dip_scan import aggregate, case_frame, case_ids
-from settlement.stages.dip_dated import period_of
-from settlement.stages.dip_scoring import CLASSES, CaseScores, score_cases
-from settlement.stages.dip_settle import (
+from settlement.dip.codes import Factorized, executor
+from settlement.dip.cases import aggregate, case_frame, case_ids
+from settlement.dip.dated import period_of
+from settlement.dip.scoring import CLASSES, CaseScores, score_cases
+from settlement.dip.settle import (
     PointValue, dip_prepaid, points_decimal, price_groups, settle_units, settlement_point_value,
 )
 
