@@ -1,6 +1,6 @@
 """Claims-audit benchmark (差别化报销审核): every case and claim of the sample county at scale N.
 
-    .venv/bin/python benchmarks/bench_audit.py --scale 10 [--data DIR] [--repeat 3]
+    .venv/bin/python benchmarks/bench_audit.py --scale 10 [--data DIR] [--repeat 3] [--engine duckdb]
 
 Generates the sample county at scale N as Parquet (not timed; ``--data`` reuses a folder
 written by ``settlement sample``), loads it with the loader (not timed), then times
@@ -34,6 +34,8 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--data", type=Path, default=None)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--engine", default=None,
+                        help="scan engine the claims are read through (pandas, duckdb)")
     args = parser.parse_args()
     params = resolve(load_config(CONFIG)).params.reimbursement
     with tempfile.TemporaryDirectory() as tmp:
@@ -47,7 +49,7 @@ def main() -> None:
         times = []
         for _ in range(args.repeat):
             start = time.perf_counter()
-            result = audit_claims(ip, op, units, params)
+            result = audit_claims(ip, op, units, params, engine=args.engine)
             times.append(time.perf_counter() - start)
     rows = len(ip) + len(op)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024

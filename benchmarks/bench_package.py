@@ -1,6 +1,6 @@
 """Global-budget benchmark: expenditure scan + package + corridor + distribution + ledger.
 
-    .venv/bin/python benchmarks/bench_package.py --scale 10 [--claims-fraction 1.0] [--repeat 3]
+    .venv/bin/python benchmarks/bench_package.py --scale 10 [--engine duckdb] [--claims-fraction 1.0] [--repeat 3]
 
 Builds a synthetic county shaped like the sample county (two communities, a lead hospital
 each, other county hospitals, a private hospital, 20 township centres, 200 village clinics,
@@ -9,7 +9,8 @@ cases (≈ 85 % at member units, priced by DIP, the rest outside) and 1,500,000 
 claims (``--claims-fraction`` builds fewer). Frames have the loader's dtypes (ids pandas
 "string", money int64 fen). Building the data is not timed; the stages are, best of
 ``--repeat``. The scan is the only stage that touches the millions of rows; the others work
-on the per-community and per-unit aggregates.
+on the per-community and per-unit aggregates. ``--engine``: the scan engine
+(:mod:`settlement.scan`: pandas, duckdb; default the registry's default).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from settlement.config import load_config, resolve  # noqa: E402
+from settlement.scan import get_engine  # noqa: E402
 from settlement.stages.corridor import settle_corridor  # noqa: E402
 from settlement.stages.distribution import distribute, unit_measures  # noqa: E402
 from settlement.stages.expenditure import scan_expenditure  # noqa: E402
@@ -113,21 +115,21 @@ def synthetic(scale: float, claims_fraction: float, seed: int = 7) -> dict[str, 
             "communities": communities, "budget": budget, "scores": scores, "dip_units": dip_units}
 
 
-def run_once(data: dict, params) -> dict[str, float]:
+def run_once(data: dict, params, engine=None) -> dict[str, float]:
     t = {}
     t0 = time.perf_counter()
     exp = scan_expenditure(data["dip"], data["inpatient"], data["claims"], data["units"],
-                           data["communities"], dip_units=data["dip_units"])
+                           data["communities"], dip_units=data["dip_units"], engine=engine)
     t["scan"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    packages = settle_packages(data["communities"], data["budget"], params.package)
+    packages = settle_packages(data["communities"], data["budget"], params.package).table
     t["package"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    settlement = settle_corridor(packages, exp, data["scores"], params.corridor)
+    settlement = settle_corridor(packages, exp, data["scores"], params.corridor).table
     t["corridor"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     units = distribute(settlement, data["units"], data["scores"], params.distribution,
-                       unit_measures(dip_units=data["dip_units"]))
+                       unit_measures(dip_units=data["dip_units"])).table
     t["distribution"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     community_ledger(settlement, units)
@@ -142,15 +144,17 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--claims-fraction", type=float, default=1.0)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--engine", default=None, help="scan engine: pandas, duckdb")
     args = parser.parse_args()
+    engine = get_engine(args.engine)
     params = resolve(load_config(CONFIG)).params
     t0 = time.perf_counter()
     data = synthetic(args.scale, args.claims_fraction)
     build = time.perf_counter() - t0
-    runs = [run_once(data, params) for _ in range(args.repeat)]
+    runs = [run_once(data, params, engine) for _ in range(args.repeat)]
     best = {k: min(r[k] for r in runs) for k in runs[0] if not k.startswith("_")}
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"scale {args.scale:g}: {len(data['inpatient']):,} cases ({len(data['dip']):,} DIP), "
+    print(f"scale {args.scale:g} engine {engine.name}: {len(data['inpatient']):,} cases ({len(data['dip']):,} DIP), "
           f"{len(data['claims']):,} claims, {len(data['units'])} units; build {build:.1f} s (not timed)")
     print("  " + "  ".join(f"{k} {v:.3f} s" for k, v in best.items()) + f"  (best of {args.repeat})")
     s = runs[0]["_settlement"]

@@ -8,7 +8,11 @@
 2. writes a copy of ``configs/sample-county.yaml`` whose DIP fund budget is scaled with the
    data (the committed config fits the committed scale-0.1 sample);
 3. runs ``settlement run`` in a child process against a fresh SQLite file and reads the step
-   timings from the run's ``manifest.json``; peak memory is the child's max RSS.
+   timings from the run's ``manifest.json``; peak memory is the child's max RSS;
+4. measures the floor side by side (``--floor``, on by default): a typed pyarrow read of every
+   input file (CSV with the contract's types, Parquet as it is) plus writing the run's own
+   result tables again as CSV with pyarrow, in a child process of its own; the run is then
+   reported as a multiple of that floor (issue 13: the run ≤ 2× the floor).
 """
 
 from __future__ import annotations
@@ -41,6 +45,38 @@ def scaled_config(scale: float, out: Path) -> Path:
     return path
 
 
+def floor_seconds(data: Path, results: Path) -> tuple[float, float]:
+    """(read, write) seconds of the floor, measured in a fresh child process."""
+    code = f"""
+import time, pathlib
+import pyarrow as pa, pyarrow.csv as pc, pyarrow.parquet as pq
+from settlement.schema import contract
+ARROW = {{"id": pa.string(), "text": pa.string(), "enum": pa.string(), "codes": pa.string(),
+          "period": pa.string(), "quarter": pa.string(), "int": pa.int64(), "float": pa.float64(),
+          "money": pa.decimal128(18, 2), "date": pa.date32(), "bool": pa.bool_()}}
+schemas = contract()
+data, results = pathlib.Path({str(data)!r}), pathlib.Path({str(results)!r})
+start = time.perf_counter()
+for path in sorted(data.rglob("*")):
+    table = path.name.split(".")[0] if path.is_file() else None
+    if path.suffix == ".parquet":
+        pq.read_table(path)
+    elif path.suffix == ".csv" and table in schemas:
+        types = {{c.name: ARROW[c.type] for c in schemas[table].columns}}
+        pc.read_csv(path, convert_options=pc.ConvertOptions(column_types=types,
+                    true_values=["true", "1"], false_values=["false", "0"]))
+read = time.perf_counter() - start
+tables = [pc.read_csv(p) for p in sorted(results.glob("*.csv"))]
+start = time.perf_counter()
+for i, t in enumerate(tables):
+    pc.write_csv(t, f"/tmp/_floor_{{i}}.csv")
+print(read, time.perf_counter() - start)
+"""
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    read, write = (float(x) for x in out.stdout.split())
+    return read, write
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0)
@@ -48,6 +84,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None, help="work folder to keep")
     parser.add_argument("--data", type=Path, default=None,
                         help="an existing sample folder of this --scale (skips generation)")
+    parser.add_argument("--no-floor", action="store_true", help="skip the floor measurement")
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench_run_"))
     work.mkdir(parents=True, exist_ok=True)
@@ -78,6 +115,11 @@ def main() -> None:
         print(f"  {step:<40} {seconds:8.2f} s")
     print(f"  {'whole run (wall, incl. start-up)':<40} {wall:8.2f} s")
     print(f"  peak memory (max RSS of the run)         {peak_mb:8.0f} MB")
+    if not args.no_floor:
+        read, write = floor_seconds(data, run_dir / "results")
+        floor = read + write
+        print(f"  floor: typed pyarrow read {read:.2f} s + pyarrow CSV write of the results "
+              f"{write:.2f} s = {floor:.2f} s; the run is {wall / floor:.2f}× the floor")
 
 
 if __name__ == "__main__":

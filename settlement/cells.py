@@ -27,6 +27,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from settlement import native
+from settlement.arrow_text import as_text, is_text, trimmed
 from settlement.dates import parse_dates
 from settlement.money import parse_yuan
 from settlement.number_text import exact_int, invalid_reasons, normalise_numbers
@@ -60,13 +62,22 @@ LIMIT_ZH = {"money": "±10^15 元", "int": "±9223372036854775807", "float": "±
 
 @dataclass
 class RawTable:
-    """A table's text: column name → Arrow string array, and the user's row numbers."""
+    """A table as read: column name → Arrow array (text, or already typed), the user's row numbers."""
 
     columns: dict[str, pa.ChunkedArray]
     index: np.ndarray
 
     def __len__(self) -> int:
         return len(self.index)
+
+    def where(self, column: str, values) -> "RawTable":
+        """Only the rows whose ``column`` (trimmed, as text) is one of ``values``; none without it."""
+        if column not in self.columns:
+            keep = pa.array(np.zeros(len(self), dtype=bool))
+        else:
+            text = pc.utf8_trim_whitespace(as_text(self.columns[column]))
+            keep = pc.fill_null(pc.is_in(text, value_set=pa.array([str(v) for v in values], type=text.type)), False)
+        return RawTable({k: pc.filter(v, keep) for k, v in self.columns.items()}, self.index[_np(keep)])
 
 
 def empty_frame(schema: TableSchema) -> pd.DataFrame:
@@ -89,7 +100,7 @@ def typed(raw: RawTable, schema: TableSchema, file: str, problems: list[Problem]
         if not extra.startswith(("_blank", "_duplicate")):
             report.table_level("column.unknown", "warning", extra, f"未知列「{extra}」将被忽略",
                                f"unknown column {extra} ignored")
-        elif extra.startswith("_blank") and _has_text(raw.columns[extra]):
+        elif extra.startswith("_blank") and _has_text(as_text(raw.columns[extra])):
             report.table_level("column.unnamed", "warning", "", f"第 {int(extra[6:]) + 1} 列没有列名但有数据，已忽略",
                                f"column {int(extra[6:]) + 1} has data but no header; ignored")
     out = {}
@@ -102,10 +113,27 @@ def typed(raw: RawTable, schema: TableSchema, file: str, problems: list[Problem]
                                      else pa.repeat(pa.scalar(col.default), len(raw))])
             out[col.name] = convert(fill, index, col, Reporter(schema.table, file, []))
             continue
-        text = pc.utf8_trim_whitespace(raw.columns.pop(col.name))
-        out[col.name] = convert(text, index, col, report)
-        del text
+        out[col.name] = typed_column(raw.columns.pop(col.name), index, col, report)
     return pd.DataFrame(out, index=index, copy=False)
+
+
+def typed_column(arr: pa.ChunkedArray, index, col: Column, report: "Reporter") -> pd.Series:
+    """A column as read → its contract dtype: a typed column of the right kind as it is
+    (:mod:`settlement.native`), any other through its text (trimmed, then :func:`convert`)."""
+    if not is_text(arr.type):
+        fast = native.as_contract(arr, index, col, report, _default_value(col))
+        if fast is not None:
+            return fast
+        arr = as_text(arr)
+    return convert(trimmed(arr), index, col, report)
+
+
+def _default_value(col: Column):
+    """The column's default as its typed value (``"0"`` → 0 fen, ``"false"`` → False), or None."""
+    if col.default is None or col.type in STRING_TYPES:
+        return None
+    value = convert(pa.chunked_array([pa.array([col.default])]), pd.Index([0]), col, Reporter("", "", []))
+    return value.iloc[0]
 
 
 def _has_text(arr: pa.ChunkedArray) -> bool:

@@ -39,11 +39,34 @@ def main() -> None:
 @click.option("--scale", default=1.0, show_default=True, type=float,
               help="1 = 一个完整县（约 9 万住院病例）；10 = 地市级 / 1 = a full county, 10 = a city")
 @click.option("--format", "fmt", default="csv", show_default=True, type=click.Choice(["csv", "parquet"]))
-def sample(out_dir: Path, seed: int, scale: float, fmt: str) -> None:
+@click.option("--counties", default=None, type=click.IntRange(min=1),
+              help="生成统筹区（示例市）：N 个县（区）、市直医院与 region.yaml，各县规模约为 2 × scale 个示例县"
+                   " / a pooling region of N counties with city hospitals and DIR/region.yaml")
+def sample(out_dir: Path, seed: int, scale: float, fmt: str, counties: int | None) -> None:
+    if counties is not None:  # issue 13: a region, streamed county by county
+        _sample_region(out_dir, seed, scale, fmt, counties)
+        return
     from settlement.sample import generate
 
     counts = generate(out_dir, seed=seed, scale=scale, fmt=fmt)
     click.echo(f"已生成示例数据 sample county written to {out_dir}")
+    for table, rows in counts.items():
+        click.echo(f"  {table:<26} {rows:>12,} 行 rows")
+
+
+def _sample_region(out_dir: Path, seed: int, scale: float, fmt: str, counties: int) -> None:
+    from settlement.sample.region import generate_region
+
+    def written(spec, cases: int) -> None:
+        click.echo(f"  {spec.county_id} {spec.name}（规模 size {spec.size:.3f}）"
+                   f"区域内医院住院病例 cases at the region's hospitals {cases:,}")
+
+    try:
+        counts = generate_region(out_dir, counties, seed=seed, scale=scale, fmt=fmt, progress=written)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    click.echo(f"已生成示例统筹区 sample region written to {out_dir}（区域配置 region config: "
+               f"{Path(out_dir) / 'region.yaml'}）")
     for table, rows in counts.items():
         click.echo(f"  {table:<26} {rows:>12,} 行 rows")
 
@@ -114,7 +137,12 @@ def datadict(out_path: Path | None, check: bool) -> None:
 
 
 @main.command(help="执行年度结算 / run the year-end settlement.")
-@click.option("--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="县（区）配置文件 / county config (or --region)")
+@click.option("--region", "region_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="统筹区配置文件：整个区域一个点值，各县分别结算 / pooling-region config (issue 13)")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="区域结算并行进程数 / counties settled in parallel (with --region)")
 @click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", default=Path("reports"), show_default=True,
               type=click.Path(file_okay=False, path_type=Path), help="运行结果根目录 / reports root")
@@ -130,10 +158,22 @@ def datadict(out_path: Path | None, check: bool) -> None:
               help="另写 Great Expectations Data Docs（英文 HTML，数 MB）/ also write GX Data Docs")
 @click.option("--month", default=None, metavar="YYYY-MM",
               help="月度 DIP 预结算（该月出院病例）/ the monthly DIP pre-settlement of this month")
-def run(config_path: Path, data_dir: Path, out_dir: Path, db_url: str, supersede: bool, quiet: bool,
-        scenarios: tuple[Path, ...], pdf: bool, data_docs: bool, month: str | None) -> None:
+def run(config_path: Path | None, region_path: Path | None, workers: int, data_dir: Path,
+        out_dir: Path, db_url: str, supersede: bool, quiet: bool, scenarios: tuple[Path, ...],
+        pdf: bool, data_docs: bool, month: str | None) -> None:
     from settlement.pipeline import run_settlement
 
+    if (config_path is None) == (region_path is None):
+        raise click.UsageError("请给出 --config（单县）或 --region（统筹区）之一 / give exactly one of "
+                               "--config and --region")
+    if region_path is not None:  # issue 13: one DIP point value for the region, then each county
+        if month is not None or scenarios:
+            raise click.UsageError("--region 不能与 --month、--scenario 同用 / --region excludes "
+                                   "--month and --scenario")
+        from settlement.region.run import run_region
+
+        sys.exit(0 if run_region(region_path, data_dir, out_dir, db_url, workers=workers,
+                                 supersede=supersede, progress=not quiet, pdf=pdf).ok else 1)
     if month is not None:  # issue 10: a month run (kind = month); period closing does not apply
         from settlement.monthly.run_month import run_month
 

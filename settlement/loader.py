@@ -11,7 +11,14 @@ CSV: see :mod:`settlement.csv_reader` (encodings, NUL bytes, blank lines, row nu
 Excel: the header is the first row (of the first 20) holding most of the schema's columns
 (by name or Chinese label, :mod:`settlement.headers`), so title rows above it are skipped;
 numbers are read as Excel shows them (15 significant digits), date cells as dates.
-Parquet: columns keep their own types (decimals and floats their exact written value).
+Parquet: ``<name>.parquet`` or a directory ``<name>/`` of part files, hive partitions allowed
+(:mod:`settlement.parquet_reader`); columns of the right type are used as they are.
+CSV is read with the schema's types where every cell allows it (:mod:`settlement.csv_reader`).
+
+``load_folder(folder, tables=[...], where={table: (column, values)})`` reads only the named
+tables (the others are neither read nor reported missing) and only the rows whose column holds
+one of the values (Parquet: filtered while streaming, part files of other partitions unopened;
+CSV and Excel: filtered after the read). Row numbers stay the user's.
 
 Every cell is then typed by :mod:`settlement.cells`: all problems are collected, with the row
 number as the user sees it in their own file; the frame's index *is* that row number.
@@ -19,6 +26,7 @@ number as the user sees it in their own file; the frame's index *is* that row nu
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 from dataclasses import dataclass, field
@@ -28,12 +36,13 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from settlement import cells
+from settlement.arrow_text import is_text
 from settlement.cells import RawTable, add_row_problems, empty_frame  # noqa: F401  (public names)
 from settlement.csv_reader import CHUNK, read_csv, scan_csv
 from settlement.headers import header_row, resolve_header
+from settlement.parquet_reader import Parts, localise, part_files, read_parquet
 from settlement.problems import Problem
 from settlement.schema import TableSchema, contract
 
@@ -52,6 +61,8 @@ class Source:
     header_row: int = 1  # row number of the header in the user's file (parquet: 0)
     encoding: str = ""
     rows: int = 0
+    parts: Parts | None = None  # a directory of Parquet files: which index is which file's row
+    typed: bool = False  # CSV read with the schema's types (False: every field as text, then parsed)
 
 
 @dataclass
@@ -64,6 +75,10 @@ class LoadResult:
     #: required cells), all of them (not capped): later checks skip them instead of reporting twice
     flagged: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
     validation: object | None = None  # set by settlement.validation (GX results, totals) for its report
+
+    def localise(self, problems: list[Problem]) -> list[Problem]:
+        """Problems at rows of a directory table named by part file and its own row number."""
+        return localise(problems, {t: s.parts for t, s in self.sources.items() if s.parts is not None})
 
 
 @dataclass(frozen=True)
@@ -87,10 +102,18 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_folder(folder: str | Path, schemas: dict[str, TableSchema] | None = None) -> LoadResult:
-    """Load every contract table found in ``folder``; problems are collected, never raised."""
+def load_folder(folder: str | Path, schemas: dict[str, TableSchema] | None = None, *,
+                tables=None, where: dict[str, tuple[str, list]] | None = None) -> LoadResult:
+    """Load the contract tables found in ``folder``; problems are collected, never raised.
+
+    ``tables``: only these tables (others are not read, not reported missing); ``where``:
+    {table: (column, values)}, only the rows whose column holds one of the values.
+    """
     folder = Path(folder)
     schemas = schemas or contract()
+    if tables is not None:
+        wanted = set(tables)
+        schemas = {name: schema for name, schema in schemas.items() if name in wanted}
     result = LoadResult()
     if not folder.is_dir():
         result.problems.append(Problem("folder.missing", "error", "", f"数据目录不存在：{folder}",
@@ -98,28 +121,34 @@ def load_folder(folder: str | Path, schemas: dict[str, TableSchema] | None = Non
         return result
     offers = _discover(folder, schemas, result)
     for name, schema in schemas.items():
-        found = offers.get(name, [])
-        if len(found) > 1:
-            result.problems.append(Problem(
-                "table.ambiguous", "error", name,
-                f"数据表 {name}（{schema.label_zh}）同时出现在多处：{'、'.join(c.label for c in found)}，请只保留一个",
-                f"table {name} is offered by several files", file=found[0].path.name))
-        loaded = _read(found[0], schema, result) if len(found) == 1 else None
-        if loaded is None:
-            if schema.required and not found and not any(p.table == name and p.severity == "error"
-                                                         for p in result.problems):
-                result.problems.append(Problem(
-                    "table.missing", "error", name,
-                    f"缺少必需的数据表「{schema.label_zh}」（{name}.csv / {name}.parquet / Excel 工作表 {name}）",
-                    f"required table {name} not found", file=str(folder)))
-            result.tables[name] = empty_frame(schema)
-            continue
-        raw, source = loaded
-        result.sources[name] = source
-        result.tables[name] = cells.typed(raw, schema, source.file, result.problems, result.flagged)
-        del raw
+        _load_table(name, schema, offers.get(name, []), folder, result, (where or {}).get(name))
     pa.default_memory_pool().release_unused()  # give the raw text's memory back to the system
+    result.problems = result.localise(result.problems)
     return result
+
+
+def _load_table(name, schema, found, folder, result: LoadResult, where) -> None:
+    if len(found) > 1:
+        result.problems.append(Problem(
+            "table.ambiguous", "error", name,
+            f"数据表 {name}（{schema.label_zh}）同时出现在多处：{'、'.join(c.label for c in found)}，请只保留一个",
+            f"table {name} is offered by several files", file=found[0].path.name))
+    loaded = _read(found[0], schema, result, folder, where) if len(found) == 1 else None
+    if loaded is None:
+        if schema.required and not found and not any(p.table == name and p.severity == "error"
+                                                     for p in result.problems):
+            result.problems.append(Problem(
+                "table.missing", "error", name,
+                f"缺少必需的数据表「{schema.label_zh}」（{name}.csv / {name}.parquet / Excel 工作表 {name}）",
+                f"required table {name} not found", file=str(folder)))
+        result.tables[name] = empty_frame(schema)
+        return
+    raw, source = loaded
+    if where is not None and source.kind != "parquet":  # Parquet is filtered while it is read
+        raw = raw.where(*where)
+        source = dataclasses.replace(source, rows=len(raw))
+    result.sources[name] = source
+    result.tables[name] = cells.typed(raw, schema, source.file, result.problems, result.flagged)
 
 
 # ---------------------------------------------------------------- which file offers which table
@@ -134,6 +163,11 @@ def _discover(folder: Path, schemas, result: LoadResult) -> dict[str, list[Candi
                 "file.format", "error", entry.stem, f"不支持 {entry.suffix} 格式的文件：请在 Excel/WPS 中另存为 .xlsx 或"
                 "「CSV UTF-8（逗号分隔）」", f"{entry.suffix} files are not read; save as .xlsx or CSV UTF-8",
                 file=entry.name))
+        if entry.is_dir() and not entry.suffix:
+            name = _directory_table(entry, root, schemas, result)
+            if name:
+                offers.setdefault(name, []).append(Candidate(entry, "parquet"))
+            continue
         if entry.suffix.lower() not in SUFFIXES:
             continue
         if not _safe(entry, root, result, " ".join(entry.stem.split()).lower()):
@@ -161,6 +195,22 @@ def _safe(entry: Path, root: Path, result: LoadResult, table: str) -> bool:
                                        "not a regular file; skipped", file=entry.name))
         return False
     return True
+
+
+def _directory_table(entry: Path, root: Path, schemas, result: LoadResult) -> str | None:
+    """A directory named after a table that holds Parquet files (others are not data: ignored)."""
+    loose = " ".join(entry.name.split()).lower()
+    if loose not in schemas or not part_files(entry):
+        return None
+    if entry.is_symlink() and not entry.resolve().is_relative_to(root):
+        result.problems.append(Problem("file.symlink", "error", loose, "该目录是指向数据目录之外的符号链接，为安全起见拒绝读取；"
+                                       "请把数据文件本身复制到数据目录中", "symbolic link pointing outside the data "
+                                       "folder refused", file=entry.name))
+        return None
+    outside = [p for p in part_files(entry) if not p.resolve().is_relative_to(root) or not p.resolve().is_file()]
+    for part in outside:
+        _safe(part, root, result, loose)
+    return None if outside else _table_named(entry.name, schemas, entry.name, "目录名", result)
 
 
 def _table_named(stem: str, schemas, file: str, what: str, result: LoadResult) -> str | None:
@@ -201,14 +251,13 @@ def _sheets(book: Path, schemas, result: LoadResult) -> list[tuple[str, Candidat
 
 
 # ---------------------------------------------------------------- reading one table's text
-def _read(candidate: Candidate, schema: TableSchema, result: LoadResult):
+def _read(candidate: Candidate, schema: TableSchema, result: LoadResult, folder: Path, where=None):
     path = candidate.path
     try:
         if candidate.kind == "csv":
             return _read_csv(path, schema, result)
         if candidate.kind == "parquet":
-            result.file_hashes[path.name] = sha256_file(path)
-            return _read_parquet(path, schema, result)
+            return _read_parquet(path, folder, schema, result, where)
         return _read_sheet(candidate, schema, result)
     except Exception as exc:  # unreadable file: one clear problem, no traceback, no file content
         why = "没有读取该文件的权限" if isinstance(exc, PermissionError) else \
@@ -234,37 +283,25 @@ def _read_csv(path: Path, schema: TableSchema, result: LoadResult):
         return None
     enc = "UTF-8" if scan.encoding == "utf-8-sig" else "GB18030/GBK"
     return text.raw, Source(schema.table, path.name, "csv", header_row=text.header_line, encoding=enc,
-                            rows=len(text.raw))
+                            rows=len(text.raw), typed=text.typed)
 
 
-def _read_parquet(path: Path, schema: TableSchema, result: LoadResult):
-    table = pq.read_table(path)
-    names = resolve_header(table.column_names, schema, path.name, result.problems)
-    index = np.arange(1, table.num_rows + 1)
-    columns = {}
-    for name, column in zip(names, table.columns):
-        text = _parquet_text(column)
-        nul = pc.fill_null(pc.match_substring(text, "\x00"), False)
+def _read_parquet(path: Path, folder: Path, schema: TableSchema, result: LoadResult, where=None):
+    raw, parts, files = read_parquet(path, folder, schema, result.problems, where)
+    for file in files:
+        result.file_hashes[file.relative_to(folder).as_posix()] = sha256_file(file)
+    label = path.name
+    for name, column in list(raw.columns.items()):
+        if not is_text(column.type):
+            continue
+        nul = pc.fill_null(pc.match_substring(column, "\x00"), False)
         if pc.any(nul).as_py():
-            mask = pd.Series(np.asarray(nul.to_numpy(zero_copy_only=False), dtype=bool), index=index)
-            add_row_problems(result.problems, "text.nul", schema.table, path.name, name, mask,
-                             pd.Series("", index=index), "单元格含 NUL 空字符（\\0）", "cell contains a NUL byte")
-            result.flagged[(schema.table, name)] = index[mask.to_numpy()]
-            text = pc.replace_substring(text, "\x00", "")
-        columns[name] = text
-    return RawTable(columns, index), Source(schema.table, path.name, "parquet", header_row=0, rows=table.num_rows)
-
-
-def _parquet_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """A Parquet column as text: dates ISO, booleans true/false, numbers their exact digits."""
-    kind = column.type
-    if pa.types.is_dictionary(kind):
-        column, kind = column.cast(kind.value_type), kind.value_type
-    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
-        return pc.strftime(column.cast(pa.timestamp("s")) if pa.types.is_date(kind) else column, format="%Y-%m-%d")
-    if pa.types.is_large_string(kind) or pa.types.is_string(kind):
-        return column
-    return column.cast(pa.string())
+            mask = pd.Series(np.asarray(nul.to_numpy(zero_copy_only=False), dtype=bool), index=raw.index)
+            add_row_problems(result.problems, "text.nul", schema.table, label, name, mask,
+                             pd.Series("", index=raw.index), "单元格含 NUL 空字符（\\0）", "cell contains a NUL byte")
+            result.flagged[(schema.table, name)] = raw.index[mask.to_numpy()]
+            raw.columns[name] = pc.replace_substring(column, "\x00", "")
+    return raw, Source(schema.table, label, "parquet", header_row=0, rows=len(raw), parts=parts)
 
 
 def _read_sheet(candidate: Candidate, schema: TableSchema, result: LoadResult):

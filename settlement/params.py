@@ -2,8 +2,9 @@
 
 The classes below are what the engine computes with; :mod:`settlement.config` fills them
 from the dated values of a config file. A leaf field declares the unit it must be written in
-(``unit(...)``); a field whose type is a :class:`Section` is a branch of the tree. A field
-without a default is required: a config that lacks it for the year stops the run.
+(``unit(...)``); a field without a unit whose type is a :class:`Model` is a section, a branch of
+the tree. A field without a default is required: a config that lacks it for the year stops
+the run.
 
 Ratios and money are ``Decimal`` (exact); money parameters are yuan, converted to fen with
 :func:`settlement.money.fen_of` where they are used. Structured parameters (bands, tiers,
@@ -23,21 +24,19 @@ def unit(name: str, default: Any = ..., **kw) -> Any:
     return Field(default, json_schema_extra={"unit": name}, **kw)
 
 
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Model(BaseModel):
+    """Every parameter class, section or structure: unknown keys refused, values immutable."""
 
-
-class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 # ---------------------------------------------------------------- shared structures
-class ScoreTier(Strict):
+class ScoreTier(Model):
     min_score: Decimal  # inclusive lower bound of the tier
     coefficient: Decimal
 
 
-class ScoreRule(Strict):
+class ScoreRule(Model):
     """Score (0–100) → coefficient (§2.6).
 
     proportional: score / 100;  tiered: coefficient of the highest tier with min_score ≤ score;
@@ -57,14 +56,14 @@ class ScoreRule(Strict):
         return self
 
 
-class Band(Strict):
+class Band(Model):
     """One corridor band: applies to the part of |balance| / package up to ``upper``."""
 
     upper: Decimal | None  # share of package; None = no upper limit
     rate: Decimal  # surplus: share the community keeps; overrun: share the fund bears
 
 
-class Corridor(Strict):
+class Corridor(Model):
     """Corridor for one direction (§2.3). ``mode``: marginal (each band its own rate) or
     first_dollar (once the first band with rate 0 is passed, the rate of the band reached
     applies to the whole amount — the CMS minimum-savings-rate style). ``cap_share``: the
@@ -90,7 +89,7 @@ class Corridor(Strict):
         return self
 
 
-class Tier(Strict):
+class Tier(Model):
     """A distribution tier pool (§2.4)."""
 
     tier: str
@@ -114,20 +113,20 @@ def _floors_fit(tiers: tuple[Tier, ...]) -> tuple[Tier, ...]:
 Tiers = Annotated[tuple[Tier, ...], AfterValidator(_floors_fit)]
 
 
-class DiseaseTier(Strict):
+class DiseaseTier(Model):
     min_diseases: int
     annual_standard: Decimal  # yuan per person-year
 
 
 # ---------------------------------------------------------------- sections
-class PackageParams(Section):
+class PackageParams(Model):
     """总额打包 §2.1."""
 
     risk_reserve_rate: Decimal = unit("ratio")
     package_share: Decimal = unit("ratio")
 
 
-class DipParams(Section):
+class DipParams(Model):
     """DIP/DRG 结算 §2.2."""
 
     payment_method: Literal["dip", "drg"] = unit("enum")
@@ -168,7 +167,7 @@ class DipParams(Section):
         return self
 
 
-class CorridorParams(Section):
+class CorridorParams(Model):
     """结余留用、合理超支分担 §2.3."""
 
     surplus: Corridor = unit("bands")
@@ -178,7 +177,7 @@ class CorridorParams(Section):
     fund_share_capped_by_reserve: bool = unit("bool")
 
 
-class DistributionParams(Section):
+class DistributionParams(Model):
     """分配到成员单位 §2.4."""
 
     tiers: Tiers = unit("tiers")
@@ -188,7 +187,7 @@ class DistributionParams(Section):
     overrun_rule: Literal["same_as_surplus", "by_dip_fund_due"] = unit("enum")
 
 
-class ChronicParams(Section):
+class ChronicParams(Model):
     """慢性病包干 §2.5."""
 
     enabled: bool = unit("bool")
@@ -203,7 +202,7 @@ class ChronicParams(Section):
     quality_score_rule: ScoreRule = unit("rule")
 
 
-class PublicHealthParams(Section):
+class PublicHealthParams(Model):
     """基本公共卫生服务经费 §2.7."""
 
     per_capita_standard: Decimal = unit("yuan_per_capita")
@@ -225,12 +224,12 @@ class PublicHealthParams(Section):
     plan_prepayment_ratio: Decimal = unit("ratio", Decimal(1), ge=0, le=1)
 
 
-class IndicatorTarget(Strict):
+class IndicatorTarget(Model):
     target: Decimal
     direction: Literal["at_least", "below"]
 
 
-class IndicatorParams(Section):
+class IndicatorParams(Model):
     """考核指标 §2.6 — targets by indicator code."""
 
     targets: dict[str, IndicatorTarget] = unit("targets")
@@ -239,7 +238,7 @@ class IndicatorParams(Section):
     visit_rate_basis: Literal["visits", "persons"] = unit("enum", "visits")
 
 
-class FlowOfFundsParams(Section):
+class FlowOfFundsParams(Model):
     """资金流向 §2.9: who pays whom, and how the year-end clearing nets each advance.
 
     ``dip_payment`` monthly_to_hospitals: the bureau pays DIP cases to the treating member
@@ -264,7 +263,7 @@ class FlowOfFundsParams(Section):
 
 
 # ---------------------------------------------------------------- issue 11: claims and package lines
-class ReimbursementParams(Section):
+class ReimbursementParams(Model):
     """差别化报销 §2.11: the table and rules the claims audit (``stages/audit.py``) checks.
 
     ``ratios``: scope of the treating institution → level → ratio (报销比例);
@@ -304,14 +303,14 @@ class ReimbursementParams(Section):
         return self
 
 
-class FamilyDoctorParams(Section):
+class FamilyDoctorParams(Model):
     """家庭医生签约服务费 (seed 002): a package expenditure line; paid on to the signing units."""
 
     in_package: bool = unit("bool", False)
     distribute_to_units: bool = unit("bool", False)
 
 
-class PackageBasisParams(Section):
+class PackageBasisParams(Model):
     """打包基数 (seed 002): how the county's package money is shared among its communities.
 
     insured: each community's own enrolees (§2.1, today); service_population: the county
@@ -329,7 +328,7 @@ class PackageBasisParams(Section):
         return self
 
 
-class VillageGuaranteeParams(Section):
+class VillageGuaranteeParams(Model):
     """村卫生室保底收入 (seed 004): subsidy = max(0, amount × coefficient − settlement income)."""
 
     amount: Decimal | None = unit("yuan", None)  # per clinic and year, e.g. 48,000.00
@@ -344,7 +343,7 @@ class VillageGuaranteeParams(Section):
         return self
 
 
-class AssessmentParams(Section):
+class AssessmentParams(Model):
     """考核得分 (issue 11 §8): the community score the corridor uses, from the rubric.
 
     input: the ``performance_scores`` row as given (today); rubric: the indicator points
@@ -356,12 +355,12 @@ class AssessmentParams(Section):
     rubric_weight: Decimal | None = unit("ratio", None)
 
 
-class DualTargetScale(Strict):
+class DualTargetScale(Model):
     met: int  # how many of the two targets are met (0, 1, 2)
     factor: Decimal  # share of the retained surplus kept
 
 
-class DualTargetParams(Section):
+class DualTargetParams(Model):
     """双目标管理 (seed 004): two indicator targets whose attainment scales the retained surplus."""
 
     targets: dict[str, IndicatorTarget] | None = unit("targets", None)
@@ -378,7 +377,7 @@ class DualTargetParams(Section):
         return self
 
 
-class EarlyWarningParams(Section):
+class EarlyWarningParams(Model):
     """预警 (issue 10 §4): thresholds of the monthly bulletin; a threshold left out is not checked.
 
     ``execution_lead``: warn when the share of the package spent runs ahead of the share of the
@@ -398,7 +397,7 @@ class EarlyWarningParams(Section):
     top_n: int = unit("count", 10)
 
 
-class Params(Section):
+class Params(Model):
     package: PackageParams
     dip: DipParams
     corridor: CorridorParams
@@ -425,11 +424,10 @@ def _walk(model: type[BaseModel], prefix: str = "") -> dict[str, tuple[str, bool
     out = {}
     for name, info in model.model_fields.items():
         path = f"{prefix}.{name}" if prefix else name
-        ann = info.annotation
-        if isinstance(ann, type) and issubclass(ann, Section):
-            out.update(_walk(ann, path))
-        else:
-            extra = info.json_schema_extra or {}
+        ann, extra = info.annotation, info.json_schema_extra or {}
+        if "unit" not in extra and isinstance(ann, type) and issubclass(ann, Model):
+            out.update(_walk(ann, path))  # a section: a branch of the tree
+        else:  # a leaf: declares its unit (``unit(...)``), even when its value is a structure
             out[path] = (extra.get("unit", "?"), info.is_required(), ann)
     return out
 

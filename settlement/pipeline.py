@@ -20,20 +20,9 @@ import pandas as pd
 from settlement.config import ConfigError, Resolved, load_config, resolve
 from settlement.loader import LoadResult, load_folder
 from settlement.problems import Problem, has_errors
-from settlement.reconcile import reconcile
 from settlement.schema import ContractError
-from settlement.stages.chronic import settle_chronic
-from settlement.stages.corridor import settle_corridor
-from settlement.dip.stage import settle_dip
-from settlement.stages.distribution import distribute, unit_measures
-from settlement.stages.expenditure import scan_expenditure
-from settlement.stages.indicators import compute_indicators
-from settlement.stages.ledger import community_ledger
-from settlement.stages.package import settle_packages
-from settlement.stages.assessment import apply_dual_targets, community_assessment
-from settlement.stages.package_lines import package_lines, with_lines
-from settlement.stages.village_guarantee import village_guarantee
-from settlement.stages.public_health import settle_public_health
+from settlement.stage import Context, Frames, Stage
+from settlement.stages import steps
 
 
 @dataclass
@@ -117,101 +106,55 @@ class Settlement:
     summary: dict
 
 
+#: the stages of :func:`settle`, in order; each ``run(frames, ctx) -> StageResult``
+#: (:mod:`settlement.stage`), timed and shown as one step of the run
+STAGES: list[Stage] = [
+    Stage("DIP 结算 DIP settlement", steps.dip),
+    Stage("慢病包干 chronic capitation", steps.chronic),
+    Stage("差别化报销审核与签约服务费 claims audit and family-doctor fees", steps.claims_audit),
+    Stage("打包与支出 package and expenditure", steps.package_and_expenditure),
+    Stage("考核指标 indicators", steps.indicators),
+    Stage("结余留用与超支分担 corridor", steps.corridor),
+    Stage("成员单位分配 distribution", steps.distribution),
+    Stage("公卫经费 public health", steps.public_health),
+    Stage("对账 reconciliation", steps.reconciliation),
+]
+
+
 def settle(t: dict[str, pd.DataFrame], resolved: Resolved, step=lambda name: nullcontext(),
-           presettlements: pd.DataFrame | None = None) -> Settlement:
+           presettlements: pd.DataFrame | None = None, *, engine=None) -> Settlement:
     """The settlement itself, pure: input frames + parameters → result frames.
 
+    Runs :data:`STAGES` in order, each on the input frames and the tables of the stages before
+    it; their tables and problems are collected, nothing is passed in to be filled.
     ``step(name)`` is a context manager the caller uses for timings and progress.
     ``presettlements``: the recorded monthly DIP pre-settlements (unit_id, month, paid), issue
     10: the DIP prepaid when ``prepayments`` has no DIP rows, else reconciled with them
-    (:mod:`settlement.monthly.clearing`).
+    (:mod:`settlement.monthly.clearing`). ``engine``: the scan engine (an Engine or its name,
+    :mod:`settlement.scan`); None = the default (``SETTLEMENT_SCAN_ENGINE``, else duckdb).
     """
     from settlement.monthly.clearing import with_recorded_months
 
-    P, year, src = resolved.params, resolved.year, resolved.source
-    refs = {path: trace.reference for path, trace in resolved.trace.items()}
     problems: list[Problem] = []
     if presettlements is not None:
-        prepayments, found = with_recorded_months(t.get("prepayments"), presettlements)
-        t, problems = {**t, "prepayments": prepayments}, problems + found
-    with step("DIP 结算 DIP settlement"):
-        dip = settle_dip(t["inpatient_cases"], t["units"], t["dip_groups"],
-                         t["dip_reference_costs"], t["performance_scores"], t["prepayments"],
-                         P.dip, source=src, dated=resolved.section_segments("dip"))
-        problems += dip.problems
-    with step("慢病包干 chronic capitation"):
-        chronic = settle_chronic(
-            enrollees=t["chronic_enrollees"] if P.chronic.enabled else None,
-            inpatient_cases=t["inpatient_cases"], outpatient_claims=t["outpatient_claims"],
-            units=t["units"], performance_scores=t["performance_scores"], params=P.chronic,
-            year=year, communities=t["communities"], dip_cases=dip.cases,
-            standard_segments=[(a, b, v["chronic.standards"], v["chronic.signed_bonus"])
-                               for a, b, v in resolved.joint_segments("chronic.standards",
-                                                                       "chronic.signed_bonus")])
-        problems += chronic.problems
-    with step("差别化报销审核与签约服务费 claims audit and family-doctor fees"):
-        extra = package_lines(t, P, year)  # issue 11: audit, family-doctor fees, package basis
-        problems += extra.problems
-        other_lines = with_lines(chronic.other_lines, extra.lines)
-    with step("打包与支出 package and expenditure"):
-        packages = settle_packages(t["communities"], t["fund_budget"], P.package,
-                                   chronic.carve_outs, refs, problems, basis=P.package_basis,
-                                   basis_measures=extra.basis_measures)
-        spend = scan_expenditure(dip.cases, t["inpatient_cases"], t["outpatient_claims"],
-                                 t["units"], t["communities"], other_lines, dip.units)
-    with step("考核指标 indicators"):
-        indicators = compute_indicators(inpatient_cases=t["inpatient_cases"],
-                                        outpatient_claims=t["outpatient_claims"], units=t["units"],
-                                        params=P.indicators, communities=t["communities"],
-                                        enrolment=chronic.enrolment,
-                                        reference_costs=t["dip_reference_costs"],
-                                        period=str(year))
-        problems += indicators.problems
-        assessment = community_assessment(t["performance_scores"], indicators.scores,
-                                          t["communities"], P.assessment)
-        problems += assessment.problems
-    with step("结余留用与超支分担 corridor"):
-        community = settle_corridor(packages, spend, assessment.performance_scores, P.corridor,
-                                    t["overrun_adjustments"], refs, problems)
-        community, dual = apply_dual_targets(community, indicators.table, P.dual_targets)
-    with step("成员单位分配 distribution"):
-        measures = unit_measures(dip.units, t["public_health_workpoints"])
-        distribution = distribute(community, t["units"], t["performance_scores"], P.distribution,
-                                  measures, refs, problems)
-        ledger = community_ledger(community, distribution, other_lines)
-    with step("公卫经费 public health"):
-        health = settle_public_health(communities=t["communities"], units=t["units"],
-                                      workpoints=t["public_health_workpoints"],
-                                      prepayments=t["prepayments"], params=P.public_health,
-                                      year=year, standard_segments=resolved.segments(
-                                          "public_health.per_capita_standard"))
-        problems += health.problems
-    tables = {"dip_cases": dip.cases, "dip_units": dip.units, "dip_ledger": dip.ledger,
-              "community_settlement": community, "unit_distribution": distribution,
-              "ledger": ledger, "chronic_settlement": chronic.settlement,
-              "chronic_units": chronic.units, "public_health_allocation": health.allocation,
-              "public_health_pools": health.pools, "public_health_plan": health.plan,
-              "indicators": indicators.table,
-              "indicator_scores": indicators.scores, "expenditure": spend, "packages": packages,
-              "claims_audit": extra.audit.claims, "claims_audit_totals": extra.audit.totals,
-              "reimbursement_table_check": extra.table_check,
-              "family_doctor_fees": extra.family_doctor.units,
-              "community_assessment": assessment.table, "dual_targets": dual}
-    with step("对账 reconciliation"):
-        rec = reconcile(tables, t["units"], t["communities"], t["prepayments"], P, src,
-                        outpatient_claims=t["outpatient_claims"])
-        tables.update(rec.tables())
-        guarantee = village_guarantee(P.village_guarantee, t["units"], t["performance_scores"],
-                                      tables["unit_funds"], extra.family_doctor.units)
-        tables["village_guarantee"] = guarantee.table
-        problems += guarantee.problems
-    return Settlement(tables, problems, {"dip": dip.summary, "audited": extra.audit.audited})
+        prepayments, problems = with_recorded_months(t.get("prepayments"), presettlements)
+        t = {**t, "prepayments": prepayments}
+    frames, ctx, summary = Frames(t), Context(resolved, engine), {}
+    for stage in STAGES:
+        with step(stage.name):
+            result = stage.run(frames, ctx)
+        frames.add(result)
+        problems += result.problems
+        summary.update(result.summary)
+    return Settlement(frames.results, problems, summary)
 
 
 #: the result tables of CONTRACT.md: written as CSV and stored in the database
 CONTRACT_RESULTS = ["dip_cases", "dip_units", "community_settlement", "unit_distribution",
                     "chronic_settlement", "public_health_allocation", "indicators",
                     "unit_statement", "ledger", "claims_audit"]
+#: stored in the database too (issue 10.5: the public-health quarterly plan, revision 0008)
+STORED_RESULTS = CONTRACT_RESULTS + ["public_health_plan"]
 #: written as CSV (and in the workbooks) only
 SUPPORTING_RESULTS = ["dip_ledger", "unit_funds", "bureau_communities", "bureau_units",
                       "reconciliation_checks", "public_health_pools", "public_health_plan",
@@ -329,7 +272,6 @@ def _run_steps(store, run_id: str, config_path: Path, data_dir: Path, run_dir: P
     """Load → validate → settle → own checks → write (into the partial folder) → persist."""
     from settlement.report import ReportContext, write_workbooks
     from settlement.report.results_csv import write_results
-    from settlement.store import faults
     from settlement.store.rundir import partial_dir
     from settlement.validation.report import print_summary, write_report
 
@@ -357,16 +299,11 @@ def _run_steps(store, run_id: str, config_path: Path, data_dir: Path, run_dir: P
             context = ReportContext.of_run(config, resolved, run_id, loaded.tables, problems, pdf=pdf)
             write_workbooks(work, result.tables, context, echo=echo)
         with steps("保存到数据库 save to database"):
-            store.save_results(run_id, {n: result.tables[n] for n in CONTRACT_RESULTS},
+            store.save_results(run_id, {n: result.tables[n] for n in STORED_RESULTS
+                                        if n in CONTRACT_RESULTS or result.tables.get(n) is not None},
                                timings=steps.timings)
     except BaseException as exc:
-        reason = faults.describe(exc)
-        _fail_quietly(store, run_id, reason, steps.timings, echo)
-        echo(f"结算失败 run failed: {reason}")
-        if faults.known_fault(exc) is None and isinstance(exc, Exception):
-            _keep_traceback(work, exc, echo)
-        if not isinstance(exc, Exception):
-            raise
+        end_failed_run(exc, store, run_id, steps.timings, work, echo, "结算失败 run failed")
         return failed, None
     return Outcome(ok=True, problems=problems, run_id=run_id, run_dir=run_dir), result
 
@@ -386,13 +323,8 @@ def own_check_problems(result: Settlement) -> list[Problem]:
     ``result.problems``). Any of them, or any error problem, and the run ends failed."""
     from settlement.money import yuan_display
 
-    found = []
     checks = result.tables.get("reconciliation_checks")
-    if checks is not None and len(checks):
-        for r in checks.loc[~checks["ok"].astype(bool)].itertuples(index=False):
-            found.append(Problem("run.reconciliation", "error", "reconciliation_checks",
-                                 f"对账恒等式不成立：{r.label_zh}（{r.scope}）",
-                                 f"reconciliation check {r.check} fails for {r.scope}"))
+    found = [p for p in steps.reconciliation_problems(checks) if p not in result.problems]
     ledger = result.tables.get("ledger")
     if ledger is not None and len(ledger):
         totals = ledger.loc[ledger["line"] == "total"]
@@ -424,6 +356,22 @@ def _keep_traceback(work: Path, exc: Exception, echo) -> None:
              f"{work.with_name(work.name.removesuffix('.partial'))}/traceback.txt")
     except OSError:
         pass
+
+
+def end_failed_run(exc: BaseException, store, run_id: str, timings: dict, work: Path, echo,
+                   said: str) -> None:
+    """A run stopped by an exception: recorded failed with the fault in one Chinese sentence
+    (``said``: reason); an unexpected error keeps its traceback for the developers; Ctrl-C and
+    other non-``Exception`` exits are re-raised once the record is updated."""
+    from settlement.store import faults
+
+    reason = faults.describe(exc)
+    _fail_quietly(store, run_id, reason, timings, echo)
+    echo(f"{said}: {reason}")
+    if faults.known_fault(exc) is None and isinstance(exc, Exception):
+        _keep_traceback(work, exc, echo)
+    if not isinstance(exc, Exception):
+        raise exc
 
 
 def _fail_quietly(store, run_id: str, reason: str, timings: dict, echo) -> None:

@@ -17,51 +17,59 @@ exactly on an edge reaches the next band unless ``at_edge: this_band``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-
-import numpy as np
-import pandas as pd
+from typing import Any, NamedTuple
 
 from settlement.money import yuan_display
 from settlement.params import Corridor, ScoreRule
 
 
-def score_coefficient(scores: pd.Series, rule: ScoreRule) -> pd.Series:
-    """Vectorised score (0–100) → coefficient as float64; NaN score → NaN."""
-    s = scores.astype("float64")
-    if rule.method == "proportional":
-        return s / 100.0
-    if rule.method == "tiered":
-        out = pd.Series(np.nan, index=s.index, dtype="float64")
-        for tier in sorted(rule.tiers, key=lambda t: t.min_score):  # a handful of tiers
-            out = out.mask(s >= float(tier.min_score), float(tier.coefficient))
-        return out
-    c = s / 100.0
-    return c.where(c < float(rule.threshold), 1.0).where(s.notna())
+def _proportional(s: Decimal, rule: ScoreRule) -> Decimal:
+    return s / 100
 
 
-def score_coefficient_exact(score: Decimal | float, rule: ScoreRule) -> Decimal:
-    """Scalar, exact version (for community-level amounts computed in Decimal)."""
-    s = Decimal(str(score))
-    if rule.method == "proportional":
-        return s / 100
-    if rule.method == "tiered":
-        reached = [t for t in rule.tiers if s >= t.min_score]
-        return max(reached, key=lambda t: t.min_score).coefficient if reached else Decimal(0)
+def _tiered(s: Decimal, rule: ScoreRule) -> Decimal:
+    reached = [t for t in rule.tiers if s >= t.min_score]
+    return max(reached, key=lambda t: t.min_score).coefficient if reached else Decimal(0)
+
+
+def _tiered_text(rule: ScoreRule) -> str:
+    parts = [f"≥{t.min_score}分→{t.coefficient}" for t in
+             sorted(rule.tiers, key=lambda t: t.min_score, reverse=True)]
+    return "分档：" + "，".join(parts)
+
+
+def _threshold(s: Decimal, rule: ScoreRule) -> Decimal:
     c = s / 100
     return c if c < rule.threshold else Decimal(1)
 
 
+class ScoreMethod(NamedTuple):
+    """One score rule method: the coefficient (exact, Decimal) and its Chinese text."""
+
+    exact: Callable[[Decimal, ScoreRule], Decimal]
+    text: Callable[[ScoreRule], str]
+
+
+#: ``ScoreRule.method`` → its functions (a new method is one more entry, never an if)
+SCORE_METHODS: dict[str, ScoreMethod] = {
+    "proportional": ScoreMethod(_proportional, lambda rule: "得分÷100"),
+    "tiered": ScoreMethod(_tiered, _tiered_text),
+    "threshold": ScoreMethod(_threshold,
+                             lambda rule: f"系数低于{rule.threshold}按实际系数，否则按 1"),
+}
+
+
+def score_coefficient_exact(score: Decimal | float, rule: ScoreRule) -> Decimal:
+    """Score (0–100) → coefficient, exact (amounts are computed in Decimal, then fen)."""
+    return SCORE_METHODS[rule.method].exact(Decimal(str(score)), rule)
+
+
 def describe_rule(rule: ScoreRule) -> str:
     """Chinese description of a score rule, for statement explanations."""
-    if rule.method == "proportional":
-        return "得分÷100"
-    if rule.method == "tiered":
-        parts = [f"≥{t.min_score}分→{t.coefficient}" for t in
-                 sorted(rule.tiers, key=lambda t: t.min_score, reverse=True)]
-        return "分档：" + "，".join(parts)
-    return f"系数低于{rule.threshold}按实际系数，否则按 1"
+    return SCORE_METHODS[rule.method].text(rule)
 
 
 @dataclass(frozen=True)
@@ -119,12 +127,7 @@ def corridor_share(amount: int, base: int, corridor: Corridor,
             landed = band
             break
         lower_fen, lower = upper_fen, band.upper
-    rate_applied = None
-    if corridor.mode == "first_dollar":
-        rate_applied = landed.rate
-        banded = _q(amount * landed.rate)
-    else:
-        banded = sum(p.shared for p in pieces)
+    banded, rate_applied = CORRIDOR_MODES[corridor.mode].banded(amount, pieces, landed)
     shared = banded if coefficient == 1 else _q(banded * Decimal(coefficient))
     cap = None if corridor.cap_share is None else _q(Decimal(base) * corridor.cap_share)
     capped = cap is not None and shared > cap
@@ -132,6 +135,45 @@ def corridor_share(amount: int, base: int, corridor: Corridor,
         shared = cap
     return CorridorShare(amount, shared, tuple(pieces), capped, banded, Decimal(coefficient), cap,
                          corridor.mode, rate_applied)
+
+
+def _marginal(amount: int, pieces: list[BandShare], landed) -> tuple[int, None]:
+    """Each band's part at its own rate (rounded once per band)."""
+    return sum(p.shared for p in pieces), None
+
+
+def _first_dollar(amount: int, pieces: list[BandShare], landed) -> tuple[int, Decimal]:
+    """The whole amount at the rate of the band it reaches (CMS minimum savings rate)."""
+    return _q(amount * landed.rate), landed.rate
+
+
+def _marginal_text(cs: CorridorShare, what: str) -> str:
+    body = "；".join(
+        f"{_lower_label(p.lower)}, {_upper_label(p.upper)}] 段 {yuan_display(p.amount)} × "
+        f"{_pct(p.rate * 100)} = {yuan_display(p.shared)}" for p in cs.bands if p.amount > 0
+    ) or "金额为 0"
+    if sum(1 for p in cs.bands if p.amount > 0) > 1:
+        body += f"；合计{what} {yuan_display(cs.banded)}"
+    return body
+
+
+def _first_dollar_text(cs: CorridorShare, what: str) -> str:
+    return (f"首元分享：金额落在 {_band_label(cs)} 段，全额 × {_pct(cs.rate_applied * 100)}"
+            f" = {yuan_display(cs.banded)}")
+
+
+class CorridorMode(NamedTuple):
+    """One corridor mode: the banded share of an amount and its Chinese working."""
+
+    banded: Callable[[int, list[BandShare], Any], tuple[int, Decimal | None]]
+    text: Callable[[CorridorShare, str], str]
+
+
+#: ``Corridor.mode`` → its functions
+CORRIDOR_MODES: dict[str, CorridorMode] = {
+    "marginal": CorridorMode(_marginal, _marginal_text),
+    "first_dollar": CorridorMode(_first_dollar, _first_dollar_text),
+}
 
 
 def percent_of(amount: int, base: int, places: int = 4) -> Decimal:
@@ -148,17 +190,7 @@ def describe_corridor_share(cs: CorridorShare, base: int, what: str = "分担") 
     e.g. '15,740,000.00 占基数 4.7446%：[0%, 10%] 段 15,740,000.00 × 100% = 15,740,000.00'.
     """
     head = f"{yuan_display(cs.amount)} 占基数 {_pct(percent_of(cs.amount, base))}"
-    if cs.mode == "first_dollar":
-        body = (f"首元分享：金额落在 {_band_label(cs)} 段，全额 × {_pct(cs.rate_applied * 100)}"
-                f" = {yuan_display(cs.banded)}")
-    else:
-        body = "；".join(
-            f"{_lower_label(p.lower)}, {_upper_label(p.upper)}] 段 {yuan_display(p.amount)} × "
-            f"{_pct(p.rate * 100)} = {yuan_display(p.shared)}" for p in cs.bands if p.amount > 0
-        ) or "金额为 0"
-        if sum(1 for p in cs.bands if p.amount > 0) > 1:
-            body += f"；合计{what} {yuan_display(cs.banded)}"
-    text = f"{head}：{body}"
+    text = f"{head}：{CORRIDOR_MODES[cs.mode].text(cs, what)}"
     if cs.coefficient != 1:
         text += f"；× 考核系数 {cs.coefficient} = {yuan_display(_q(cs.banded * cs.coefficient))}"
     if cs.capped:

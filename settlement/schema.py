@@ -130,9 +130,13 @@ class TableSchema(BaseModel):
         return [c for c in self.columns if c.type in types]
 
 
+#: libyaml's safe loader when PyYAML was built with it (10× the pure-Python one), else PyYAML's
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_schema(path: Path) -> TableSchema:
     with open(path, encoding="utf-8") as fh:
-        return TableSchema.model_validate(yaml.safe_load(fh))
+        return TableSchema.model_validate(yaml.load(fh, Loader=_SAFE_LOADER))
 
 
 #: Every input table the engine reads, in the order of CONTRACT.md: each needs a definition

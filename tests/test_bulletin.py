@@ -306,3 +306,19 @@ def test_given_packages_spare_the_settlement_with_the_same_bulletin():
     pd.testing.assert_frame_equal(full.execution, quick.execution)
     pd.testing.assert_frame_equal(full.indicators, quick.indicators)
     assert [w.message_zh for w in full.warnings] == [w.message_zh for w in quick.warnings]
+
+
+def test_the_package_without_cases_and_claims_is_the_year_runs_package():
+    """bulletin_for_month takes the year's package from a settlement without any case or claim
+    (the package — financing, reserve, chronic carve-out, basis — depends on none): on the
+    sample county it is the full year settlement's package of each community, to the fen."""
+    from settlement.monthly.bulletin_inputs import bulletin_for_month
+    from settlement.pipeline import load_and_validate, settle
+
+    root = Path(__file__).resolve().parents[1]
+    _, resolved, loaded, _ = load_and_validate(CONFIG, root / "sample_data")
+    year = settle(loaded.tables, resolved).tables["packages"].set_index("community_id")["package"]
+    b, _ = bulletin_for_month(loaded.tables, resolved, "2025-06")
+    shown = b.execution.set_index("community_id")["package"]
+    assert shown.drop("county").astype("int64").to_dict() == year.astype("int64").to_dict()
+    assert int(shown["county"]) == int(year.sum())

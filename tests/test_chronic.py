@@ -246,7 +246,7 @@ FUND_BUDGET = pd.DataFrame({"community_id": pd.array(["C1", "C2"], dtype="string
 
 def _package_balance(carve_outs=None, other_lines=None, cases=NO_CASES, claims=NO_CLAIMS, dip=None):
     """package − expenditure per community, by the global-budget stage's own functions."""
-    package = settle_packages(COMMUNITIES, FUND_BUDGET, ALL_PARAMS.package, carve_outs=carve_outs)
+    package = settle_packages(COMMUNITIES, FUND_BUDGET, ALL_PARAMS.package, carve_outs=carve_outs).table
     spent = scan_expenditure(dip, cases, claims, UNITS, COMMUNITIES, other_lines=other_lines)
     return package.set_index("community_id")["package"] - spent.set_index("community_id")["expenditure"]
 

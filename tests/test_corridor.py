@@ -21,10 +21,13 @@ P = sample_params()
 
 def settle(a_spend_yuan, b_spend_yuan, params=P, scores=SCORES, adjustments=None, problems=None,
            budget=None):
-    packages = settle_packages(communities(), budget if budget is not None else fund_budget(), params.package)
+    packages = settle_packages(communities(), budget if budget is not None else fund_budget(),
+                               params.package).table
     exp = expenditure(a_spend_yuan * YUAN, b_spend_yuan * YUAN)
-    frame = settle_corridor(packages, exp, scores, params.corridor, adjustments, problems=problems)
-    return frame.set_index("community_id")
+    result = settle_corridor(packages, exp, scores, params.corridor, adjustments)
+    if problems is not None:
+        problems += result.problems
+    return result.table.set_index("community_id")
 
 
 def adjustments(*rows):

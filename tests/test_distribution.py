@@ -15,14 +15,17 @@ P = sample_params()
 
 
 def community_settlement(a_spend=316_000_000, b_spend=230_000_000, params=P):
-    packages = settle_packages(communities(), fund_budget(), params.package)
-    return settle_corridor(packages, expenditure(a_spend * YUAN, b_spend * YUAN), SCORES, params.corridor)
+    packages = settle_packages(communities(), fund_budget(), params.package).table
+    return settle_corridor(packages, expenditure(a_spend * YUAN, b_spend * YUAN), SCORES,
+                           params.corridor).table
 
 
 def run(params=P, units=UNITS, scores=SCORES, measures=None, problems=None, **spend):
-    frame = distribute(community_settlement(params=params, **spend), units, scores,
-                       params.distribution, measures, problems=problems)
-    return frame.set_index("unit_id")
+    result = distribute(community_settlement(params=params, **spend), units, scores,
+                        params.distribution, measures)
+    if problems is not None:
+        problems += result.problems
+    return result.table.set_index("unit_id")
 
 
 def test_issue_surplus_split_six_three_one():

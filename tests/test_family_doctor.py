@@ -51,11 +51,15 @@ def test_not_in_the_package_no_line():
 def test_the_line_is_package_expenditure():
     lines = settle_family_doctor(FEES, UNITS, COMMUNITIES, FamilyDoctorParams(in_package=True),
                                  2025).lines
-    empty_cases = pd.DataFrame({"unit_id": pd.Series(dtype="string"),
+    empty_cases = pd.DataFrame({"case_id": pd.Series(dtype="string"),
+                                "unit_id": pd.Series(dtype="string"),
                                 "community_id": pd.Series(dtype="string"),
+                                "discharge_date": pd.Series(dtype="datetime64[ns]"),
                                 "fund_due": pd.Series(dtype="int64"),
                                 "fund_paid": pd.Series(dtype="int64")})
-    claims = empty_cases.assign(claim_type=pd.Series(dtype="string"))
+    claims = empty_cases.drop(columns=["case_id", "discharge_date"]).assign(
+        claim_id=pd.Series(dtype="string"), claim_type=pd.Series(dtype="string"),
+        service_date=pd.Series(dtype="datetime64[ns]"))
     spend = scan_expenditure(empty_cases, empty_cases, claims, UNITS, COMMUNITIES,
                              other_lines=lines).set_index("community_id")
     assert spend.loc["C1", "expenditure_other"] == spend.loc["C1", "expenditure"] == 600_000

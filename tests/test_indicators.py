@@ -191,8 +191,8 @@ def test_referrals_admission_rate_costs_and_stays():
     assert c1.loc["referral_up_share", "value"] == 2 / 5
     assert c1.loc["down_referral_rate", "value"] == 1 / 2
     assert c1.loc["inpatient_rate", "value"] == pytest.approx(5 / 2_000 * 1000)  # 2.5 ‰
-    assert c1.loc["inpatient_cost_per_case", "value"] == pytest.approx(40_000 / 5)  # 元
-    assert c1.loc["outpatient_cost_per_visit", "value"] == pytest.approx(140 / 2)
+    assert c1.loc["inpatient_cost_per_case", "value"] == 4_000_000 / 5  # fen, exact (次均费用)
+    assert c1.loc["outpatient_cost_per_visit", "value"] == 14_000 / 2  # fen, exact (门诊次均费用)
     # member cases with a reference cost: A, B at H1 (G1 tertiary 8,000), E at T1 (G2 primary 2,500)
     assert c1.loc["inpatient_cost_growth", "value"] == pytest.approx(
         (10_000 + 6_000 + 2_000) / (8_000 + 8_000 + 2_500) - 1)
@@ -202,3 +202,14 @@ def test_referrals_admission_rate_costs_and_stays():
     assert c1.loc["fund_reimbursement_ratio", "value"] == fund / cost
     assert c1["definition_zh"].notna().all()
     assert "1,000" in c1.loc["inpatient_rate", "definition_zh"]
+
+
+def test_inpatient_cost_per_case_is_exact_fen_rounded_half_up():
+    """Two cases of 500.00 and 500.01 元: 100,001 fen ÷ 2 = 50,000.5 → 50,001 fen (500.01 元),
+    never a float of yuan (issue 10: 次均费用 as the bulletin shows it)."""
+    ip, op = extra_frames()
+    ip = ip.iloc[:2].assign(total_cost=[50_000, 50_001])
+    table = compute_indicators(inpatient_cases=ip, outpatient_claims=op, units=UNITS,
+                               params=PARAMS).table
+    c1 = table[table["scope"] == "C1"].set_index("indicator").loc["inpatient_cost_per_case"]
+    assert (c1["numerator"], c1["denominator"], c1["value"]) == (100_001, 2, 50_001.0)

@@ -20,15 +20,16 @@ P = sample_params()
 
 
 def full_run(a_spend, b_spend, params=P, budget=None, scores=SCORES, adjustments=None, other=None):
-    packages = settle_packages(communities(), fund_budget() if budget is None else budget, params.package)
+    packages = settle_packages(communities(), fund_budget() if budget is None else budget,
+                               params.package).table
     exp = expenditure(a_spend, b_spend)
     if other is not None:
         extra = other.groupby("community_id")["amount"].sum()
         for i, cid in enumerate(exp["community_id"]):
             exp.loc[i, "expenditure_other"] = int(extra.get(cid, 0))
             exp.loc[i, "expenditure"] += int(extra.get(cid, 0))
-    settlement = settle_corridor(packages, exp, scores, params.corridor, adjustments)
-    units = distribute(settlement, UNITS, scores, params.distribution)
+    settlement = settle_corridor(packages, exp, scores, params.corridor, adjustments).table
+    units = distribute(settlement, UNITS, scores, params.distribution).table
     return settlement, units, community_ledger(settlement, units, other_lines=other)
 
 
@@ -141,9 +142,10 @@ def test_ledger_balances_in_every_scenario(scenario):
     adjustments = pd.DataFrame({"adjustment_id": s("ADJ1"), "community_id": s("B"), "reason": s("epidemic"),
                                 "amount": pd.array([max(1, approved)], dtype="int64"),
                                 "document_ref": s("x")})
-    packages = settle_packages(communities(insured), budget, params.package)
-    settlement = settle_corridor(packages, expenditure(*spend), scores, params.corridor, adjustments)
-    units = distribute(settlement, UNITS, scores, params.distribution)
+    packages = settle_packages(communities(insured), budget, params.package).table
+    settlement = settle_corridor(packages, expenditure(*spend), scores, params.corridor,
+                                 adjustments).table
+    units = distribute(settlement, UNITS, scores, params.distribution).table
     ledger = community_ledger(settlement, units)  # raises LedgerError if anything does not tie
     check_ledger(ledger)
     assert (ledger.loc[ledger["line"] == "total", "amount"] == 0).all()

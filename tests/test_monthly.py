@@ -207,6 +207,18 @@ def test_month_runs_then_year_end_uses_them(tmp_path):
         listing = "\n".join(runs_table(store.list_runs()))
         totals = store.key_totals(march.run_id)
     assert "2025-03 月度 month" in listing
+    # its indicators are stored by period: March (K003 of C2 only) and Q1, which March closes
+    # (K001, K002 of C1, K003 of C2); C1's Q1 outpatient claims M001 at H1 and M002 at T1: 基层
+    # 门急诊占比 1 ÷ 2 = 50 % < target 62 % → not met
+    with RunStore.open(db) as store:
+        ind = store.load_results(march.run_id, "indicators").set_index(["scope", "period", "indicator"])
+    assert set(ind.index.get_level_values("period")) == {"2025-03", "2025Q1"}
+    cases = ind.xs("inpatient_cases", level="indicator")["value"]
+    assert (cases[("county", "2025-03")], cases[("C2", "2025-03")], cases[("C1", "2025-03")]) == (1, 1, 0)
+    assert (cases[("county", "2025Q1")], cases[("C1", "2025Q1")]) == (3, 2)
+    share = ind.loc[("C1", "2025Q1", "primary_outpatient_share")]
+    assert (share["numerator"], share["denominator"], share["value"]) == (1, 2, 0.5)
+    assert not share["met"]
     assert totals["dip_presettlement.paid"] == y("1651.48")
     assert totals["dip_presettlement.paid_to_date"] == y("1651.48") + y("2440.25") + y("1031.35")
     year = run_settlement(CONFIG, folder, out, db, progress=False, echo=quiet)
@@ -216,6 +228,12 @@ def test_month_runs_then_year_end_uses_them(tmp_path):
     assert units.loc["T1", "prepaid"] == pytest.approx(1031.35)
     assert units.loc["H2", "prepaid"] == pytest.approx(1651.48)
     assert "dip.presettlement_recorded" in {p.rule for p in year.problems}
+    with RunStore.open(db) as store:  # the year run: its indicators are the year's, its plan stored
+        assert set(store.load_results(year.run_id, "indicators")["period"]) == {"2025"}
+        plan = store.load_results(year.run_id, "public_health_plan")
+    written = pd.read_csv(year.run_dir / "results" / "public_health_plan.csv", dtype=str)
+    assert len(plan) == len(written) > 0
+    assert plan["quarter"].tolist() == written["quarter"].fillna("").tolist()
 
 
 def test_month_run_is_not_stopped_by_a_closed_year_and_never_closes(tmp_path):

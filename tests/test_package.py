@@ -3,7 +3,6 @@
 from decimal import Decimal
 
 import pandas as pd
-import pytest
 
 from global_budget_scenario import YUAN, communities, fund_budget, s, sample_params
 from settlement.params import PackageParams
@@ -16,7 +15,7 @@ def test_issue_county_package_552_900_000():
     # County: 600,000 insured × 1,070 元 = 642,000,000.00 financing;
     # − 600,000 × 100 元 critical-illness premium = 60,000,000.00 → available 582,000,000.00;
     # reserve 582,000,000 × 5 % = 29,100,000.00 → package 552,900,000.00.
-    county = settle_packages(communities((600_000,), ("county",)), fund_budget(("county",)), PARAMS)
+    county = settle_packages(communities((600_000,), ("county",)), fund_budget(("county",)), PARAMS).table
     row = county.iloc[0]
     assert row["financing"] == 600_000 * 1070 * YUAN == 642_000_000 * YUAN
     assert row["available"] == (642_000_000 - 60_000_000) * YUAN
@@ -27,7 +26,7 @@ def test_issue_county_package_552_900_000():
 def test_communities_a_60_and_b_40_percent():
     # A: 360,000 × (1,070 − 100) = 349,200,000.00; × 95 % = 331,740,000.00
     # B: 240,000 × 970 = 232,800,000.00; × 95 % = 221,160,000.00; A + B = 552,900,000.00
-    frame = settle_packages(communities(), fund_budget(), PARAMS).set_index("community_id")
+    frame = settle_packages(communities(), fund_budget(), PARAMS).table.set_index("community_id")
     assert frame.loc["A", "available"] == 349_200_000 * YUAN
     assert frame.loc["A", "reserve"] == 17_460_000 * YUAN
     assert frame.loc["A", "package"] == 331_740_000 * YUAN
@@ -44,14 +43,14 @@ def test_communities_a_60_and_b_40_percent():
 
 def test_sample_config_gives_the_same_rates():
     params = sample_params().package
-    frame = settle_packages(communities(), fund_budget(), params)
+    frame = settle_packages(communities(), fund_budget(), params).table
     assert frame["package"].tolist() == [331_740_000 * YUAN, 221_160_000 * YUAN]
 
 
 def test_official_package_overrides_and_difference_is_shown():
     # B's bureau figure 221,000,000.00 vs computed 221,160,000.00 → difference −160,000.00
     budget = fund_budget(official=[None, 221_000_000 * YUAN])
-    frame = settle_packages(communities(), budget, PARAMS).set_index("community_id")
+    frame = settle_packages(communities(), budget, PARAMS).table.set_index("community_id")
     assert frame.loc["A", "package_source"] == "computed"
     assert frame.loc["A", "package_difference"] == 0
     assert pd.isna(frame.loc["A", "official_package"])
@@ -71,7 +70,7 @@ def test_other_earmarks_share_and_rounding_stay_exact():
     budget["per_capita_financing"] = [107_001]
     budget["other_earmarks_per_capita"] = pd.array([333], dtype="Int64")
     params = PackageParams(risk_reserve_rate=Decimal("0.05"), package_share=Decimal("0.9"))
-    row = settle_packages(communities((1001,), ("A",)), budget, params).iloc[0]
+    row = settle_packages(communities((1001,), ("A",)), budget, params).table.iloc[0]
     assert row["financing"] == 1001 * 107_001 == 107_108_001
     assert row["other_earmarks"] == 1001 * 333
     assert row["available"] == 96_764_668
@@ -82,24 +81,22 @@ def test_other_earmarks_share_and_rounding_stay_exact():
 
 def test_carve_out_comes_off_the_package():
     carve = pd.DataFrame({"community_id": s("A"), "amount": [5_000_000 * YUAN], "label_zh": s("慢病包干预算")})
-    frame = settle_packages(communities(), fund_budget(), PARAMS, carve_outs=carve).set_index("community_id")
+    frame = settle_packages(communities(), fund_budget(), PARAMS, carve_outs=carve).table.set_index("community_id")
     assert frame.loc["A", "carve_out"] == 5_000_000 * YUAN
     assert frame.loc["A", "package"] == (331_740_000 - 5_000_000) * YUAN
     assert "慢病包干预算" in frame.loc["A", "package_explanation"]
     assert frame.loc["B", "carve_out"] == 0
 
 
-def test_missing_budget_is_an_error_record_or_raises():
-    problems = []
-    frame = settle_packages(communities(), fund_budget(("A",)), PARAMS, problems=problems)
+def test_missing_budget_is_an_error_record_never_raised():
+    frame, problems = settle_packages(communities(), fund_budget(("A",)), PARAMS)
     assert frame["community_id"].tolist() == ["A"]
     assert [p.rule for p in problems] == ["package.budget_missing"]
-    assert problems[0].severity == "error"
-    with pytest.raises(ValueError, match="没有医保基金预算"):
-        settle_packages(communities(), fund_budget(("A",)), PARAMS)
+    assert problems[0].severity == "error" and "没有医保基金预算" in problems[0].message_zh
 
 
 def test_references_are_quoted():
+    documents = {"package.risk_reserve_rate": "示医保发〔2024〕3号 第五条"}
     frame = settle_packages(communities(), fund_budget(), PARAMS,
-                            references={"package.risk_reserve_rate": "示医保发〔2024〕3号 第五条"})
+                            cite=lambda path: documents.get(path, "")).table
     assert "（示医保发〔2024〕3号 第五条）" in frame.loc[0, "package_explanation"]

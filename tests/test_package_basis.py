@@ -18,7 +18,7 @@ MEASURES = pd.DataFrame({"community_id": ["A", "B"], "service_population": [300_
 
 def packages(basis: PackageBasisParams) -> pd.DataFrame:
     return settle_packages(communities(), fund_budget(), PARAMS, basis=basis,
-                           basis_measures=MEASURES).set_index("community_id")
+                           basis_measures=MEASURES).table.set_index("community_id")
 
 
 def test_insured_basis_changes_nothing():

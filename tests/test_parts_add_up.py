@@ -38,8 +38,8 @@ def test_dip_rounding_is_a_named_column_of_community_settlement():
     p = sample_params()
     spend = expenditure(100_000_000, 50_000_000)
     spend.loc[0, ["expenditure_dip_rounding", "expenditure"]] = [3, 100_000_003]
-    packages = settle_packages(communities(), fund_budget(), p.package)
-    frame = settle_corridor(packages, spend, SCORES, p.corridor)
+    packages = settle_packages(communities(), fund_budget(), p.package).table
+    frame = settle_corridor(packages, spend, SCORES, p.corridor).table
     assert "expenditure_dip_rounding" in SETTLEMENT_COLUMNS
     assert frame.loc[0, "expenditure_dip_rounding"] == 3
     assert (frame[EXPENDITURE_PARTS].sum(axis=1) == frame["expenditure"]).all()

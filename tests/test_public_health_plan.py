@@ -234,3 +234,34 @@ def test_every_quarter_of_the_plan_adds_up_to_its_share(rows, population, rule, 
     t = result.allocation
     assert (t["balance"] == t["allocation"] - t["prepaid"]).all()
     assert t["prepaid"].sum() == result.plan["planned"].sum()
+
+
+def test_the_sample_countys_prepayments_follow_its_quarterly_plan():
+    """sample_data/prepayments.csv pays the basic pool by the sample config's plan rule (the
+    generator writes the engine's own plan): no unit differs from the plan in any quarter, so
+    the sample run lists no public_health.plan_difference; Q1 is equal within each tier (the
+    sample has no 2024 work points) and Q2–Q4 differ by unit (each on the quarter before)."""
+    from pathlib import Path
+
+    from settlement.config import load_config, resolve
+    from settlement.loader import load_folder
+    from settlement.schema import contract
+
+    root = Path(__file__).resolve().parent.parent
+    names = ("communities", "units", "public_health_workpoints", "prepayments")
+    schemas = contract()
+    t = load_folder(root / "sample_data", {k: schemas[k] for k in names}).tables
+    p = resolve(load_config(root / "configs" / "sample-county.yaml")).params.public_health
+    assert p.plan_rule == "by_assessed_work_points" and p.plan_prepayment_ratio == 1
+    result = settle_public_health(communities=t["communities"], units=t["units"],
+                                  workpoints=t["public_health_workpoints"],
+                                  prepayments=t["prepayments"], params=p, year=YEAR)
+    assert not [q for q in result.problems if q.rule == "public_health.plan_difference"]
+    basic = result.plan[result.plan["pool"] == "basic"]
+    assert (basic["difference"] == 0).all() and (basic["prepaid"] == basic["planned"]).all()
+    paid = t["prepayments"][t["prepayments"]["fund"] == "public_health"]
+    assert int(paid["amount"].sum()) == int(basic["planned"].sum())
+    q1 = basic[basic["quarter"] == "2025Q1"].groupby(["community_id", "tier"])["planned"]
+    assert (q1.max() - q1.min() <= 1).all()  # equal shares, the allocator's odd fen apart
+    q2 = basic[basic["quarter"] == "2025Q2"].groupby(["community_id", "tier"])["planned"]
+    assert (q2.max() - q2.min() > 1).any()

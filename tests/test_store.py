@@ -108,11 +108,19 @@ def result_tables() -> dict[str, pd.DataFrame]:
             "quality_coefficient": [1.0, 0.9, 0.9], "weight": [10.5, 27.0, 4.5],
             "allocation": [280_000, 720_000, 50_000], "prepaid": [200_000, 700_000, 0],
             "balance": [80_000, 20_000, 50_000]}),
-        "indicators": pd.DataFrame({
-            "scope": s("county", "G1"), "indicator": s("in_county_visit_rate", "in_county_visit_rate"),
-            "label_zh": s("县域内就诊率", "县域内就诊率"), "numerator": [880.0, 440.0],
-            "denominator": [1000.0, 500.0], "value": [0.88, 0.88], "target": [0.85, np.nan],
-            "met": pd.array([True, None], dtype="boolean")}),
+        "indicators": pd.DataFrame({  # one scope and indicator in two periods (revision 0008)
+            "scope": s("county", "G1", "G1"), "period": s("2025", "2025", "2025-03"),
+            "indicator": s("in_county_visit_rate", "in_county_visit_rate", "in_county_visit_rate"),
+            "label_zh": s("县域内就诊率", "县域内就诊率", "县域内就诊率"), "numerator": [880.0, 440.0, 40.0],
+            "denominator": [1000.0, 500.0, 50.0], "value": [0.88, 0.88, 0.8], "target": [0.85, np.nan, 0.85],
+            "met": pd.array([True, None, False], dtype="boolean")}),
+        "public_health_plan": pd.DataFrame({  # a unit's two quarters and a payment naming none
+            "pool": s("basic", "basic", "basic"), "community_id": s("G1", "G1", "G1"),
+            "unit_id": s("V1", "V1", "V1"), "tier": s("village", "village", None),
+            "quarter": s("2025Q1", "2025Q2", ""), "quarter_pool": [250_001, 250_000, 0],
+            "planned": [100_001, 100_000, 0], "prepaid": [100_001, 90_000, 5_000],
+            "difference": [0, -10_000, 5_000], "basis": s("上年度考核加权工分", "2025 年第 1 季度考核加权工分", "无预拨方案"),
+            "explanation": s("按方案计为已预拨", "实际预拨 900.00 元", "无预拨方案，实际预拨 50.00 元")}),
         "unit_statement": pd.DataFrame({
             "unit_id": s("U1", "U1", "U1"), "line": s("dip_balance", "surplus_share", "net"),
             "label_zh": s("DIP 清算差额", "结余分配", "净额"), "amount": [194_143, 750, 194_893],
@@ -236,6 +244,41 @@ def test_cli_upgrades_a_database_at_0005_keeping_its_statements(db_url):
         store.save_results(new_run, {n: result_tables()[n] for n in ("unit_statement", "claims_audit")})
         assert store.load_results(new_run, "unit_statement")["payer"].tolist() == ["fund", "community", ""]
         assert store.load_results(new_run, "claims_audit")["difference"].sum() == -47_000 + 1_000
+
+
+def test_upgrade_to_0008_gives_old_indicators_their_run_year_and_keys_them_by_period(db_url):
+    with RunStore.open(db_url) as store:
+        store.upgrade("0007")  # indicators keyed (run_id, scope, indicator); no plan table
+        assert "public_health_plan" not in sa.inspect(store.engine).get_table_names()
+        old_run = insert_old_run(store, "R-0007", year=2024, status="succeeded")
+        with store.engine.begin() as conn:
+            conn.execute(sa.text("INSERT INTO indicators (run_id, scope, indicator, label_zh, numerator, "
+                                 "denominator, value, target, met, explanation, row_no) VALUES (:r, "
+                                 "'county', 'county_visit_rate', '县域内就诊率', 9.0, 10.0, 0.9, 0.85, "
+                                 ":met, NULL, 0)"), {"r": old_run, "met": True})
+        store.upgrade()
+        with store.engine.connect() as conn:
+            period = conn.execute(sa.text("SELECT period FROM indicators WHERE run_id = :r"),
+                                  {"r": old_run}).scalar_one()
+        assert period == "2024"  # the year of the run that stored it
+        pk = sa.inspect(store.engine).get_pk_constraint("indicators")["constrained_columns"]
+        assert pk == ["run_id", "scope", "period", "indicator"]
+        run_id = store.begin_run(meta())  # the same scope and indicator in two periods of one run
+        store.save_results(run_id, {n: result_tables()[n] for n in ("indicators", "public_health_plan")})
+        back = store.load_results(run_id, "indicators")
+        assert back["period"].tolist() == ["2025", "2025", "2025-03"]
+        assert store.load_results(run_id, "public_health_plan")["difference"].tolist() == [0, -10_000, 5_000]
+        from alembic import command
+
+        from settlement.store import db
+        with store.engine.begin() as conn:  # down again: each run keeps its own year's rows
+            command.downgrade(db.alembic_config(conn), "0007")
+        inspector = sa.inspect(store.engine)
+        assert inspector.get_pk_constraint("indicators")["constrained_columns"] == ["run_id", "scope", "indicator"]
+        assert not inspector.has_table("public_health_plan")
+        with store.engine.connect() as conn:
+            kept = conn.execute(sa.text("SELECT run_id, scope FROM indicators ORDER BY run_id, scope")).all()
+        assert sorted(map(tuple, kept)) == sorted([("R-0007", "county"), (run_id, "county"), (run_id, "G1")])
 
 
 def test_read_commands_ask_for_an_upgrade_of_an_old_database(db_url):

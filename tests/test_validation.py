@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import openpyxl
 import pytest
 import yaml
@@ -391,3 +392,53 @@ def test_config_errors_are_reported_cleanly_with_exit_1(tmp_path, monkeypatch, m
 def test_committed_sample_data_validates(tmp_path):
     result = _cli(SAMPLE_CONFIG, ROOT / "sample_data", tmp_path / "out")
     assert result.exit_code == 0, result.output
+
+
+# ---------------------------------------------------------------- large tables: DuckDB whole-table checks
+def test_duckdb_whole_table_checks_give_the_same_problems_as_the_masks(tmp_path, monkeypatch):
+    """Every table treated as large (DuckDB counts, failing rows fetched by SQL) lists exactly the
+    problems the pandas masks list: same rule, file, user row, column and shown value."""
+    from settlement.validation import sql_checks
+
+    tables = tiny_county()
+    _many_breakages(tables)
+    tables["outpatient_claims"][3]["fund_paid"] = "600.00"  # M004 row 5: 600.00 > total 500.00
+    tables["inpatient_cases"][0]["self_pay"] = "4000.00"  # K001 row 2: 4000.00 > 3522.38
+    tables["inpatient_cases"][4]["admission_date"] = "2025-07-05"  # K005 row 6: discharged 07-02
+    tables["outpatient_claims"][0]["person_id"] = "x" * 65  # longer than an id may be (64)
+    folder = write_folder(tmp_path, tables)
+    by_masks = validate(folder, resolved=None)[1]
+    monkeypatch.setattr(sql_checks, "LARGE_ROWS", 1)
+    loaded, by_sql = validate(folder, resolved=None)
+    assert found(by_sql) == found(by_masks)
+    assert ("amount.fund_paid", "outpatient_claims", "outpatient_claims.csv", 5, "fund_paid", "600.00 > 500.00") \
+        in found(by_sql)
+    assert ("date.order", "inpatient_cases", "inpatient_cases.csv", 6, "discharge_date",
+            "2025-07-05 > 2025-07-02") in found(by_sql)
+    assert ("fk.units", "outpatient_claims", "outpatient_claims.csv", 3, "unit_id", "T9") in found(by_sql)
+    verdicts = loaded.validation.suites.verdicts
+    assert {v.get("engine") for v in verdicts} == {"DuckDB 全表"}
+    # the key check counts both K001 rows; range counts the -6000.00 total
+    counted = {(v["table"], v["rule"], v["column"]): v["unexpected"] for v in verdicts}
+    assert counted[("inpatient_cases", "key.duplicate", "case_id")] == 2
+    assert counted[("inpatient_cases", "value.range", "total_cost")] == 1
+
+
+def test_money_totals_in_duckdb_are_exact_beyond_int64(tmp_path, monkeypatch):
+    """Six cases of 2^62 fen each sum to 6 × 2^62 fen, beyond int64 (2^63 − 1): DuckDB's HUGEINT
+    sum keeps it exact, as the pandas path's split sum does."""
+    from settlement.validation import sql_checks
+    from settlement.validation.cross_table import money_totals
+    from settlement.validation.inputs import Inputs
+
+    tables = tiny_county()
+    folder = write_folder(tmp_path, tables)
+    loaded = load_folder(folder)
+    loaded.tables["inpatient_cases"]["total_cost"] = np.int64(2**62)  # 6 rows × 2^62 fen > int64
+    monkeypatch.setattr(sql_checks, "LARGE_ROWS", 1)
+    inputs = Inputs.of(loaded)
+    totals = money_totals(inputs).set_index(["table", "column"])["total_fen"]
+    assert totals[("inpatient_cases", "total_cost")] == 6 * 2**62
+    # self_pay 536.54 + 300 + 1,000 + 3,000 + 200 + 400 元 = 5,436.54 元
+    assert totals[("inpatient_cases", "self_pay")] == 543654
+    inputs.close()

@@ -368,6 +368,10 @@ def test_indicators_show_money_in_yuan_ratios_in_percent_and_rates_as_numbers():
     assert [r["value"] for r in rows] == ["85.00%", "61.73%", "150.00"]
     assert rows[1]["numerator"] == "1,234.56" and rows[1]["denominator"] == "2,000.00"  # fen → yuan
     assert rows[0]["scope"] == "第一医共体" and rows[2]["scope"] == "全县" and rows[2]["target"] == ""
+    cost = pd.DataFrame({"scope": ["county"], "indicator": ["inpatient_cost_per_case"],
+                         "label_zh": ["住院次均费用（元）"], "numerator": [1_377_010.0], "denominator": [2.0],
+                         "value": [688_505.0], "target": [float("nan")], "met": [None]})
+    assert _indicator_rows(cost, {})[0]["value"] == "6,885.05"  # exact fen (average_fen) in yuan
 
 
 def test_a_what_if_run_has_no_close_button_and_cannot_be_closed(console):
@@ -377,3 +381,91 @@ def test_a_what_if_run_has_no_close_button_and_cannot_be_closed(console):
     assert 'id="close-run"' not in page
     refused = admin.post(f"/runs/{runs[1]}/close", data={"csrf": csrf_of(page)})
     assert refused.status_code == 409 and not app.state.console.store.get_run(runs[1]).closed
+
+
+# ------------------------------------------------------------------ month runs (issue 10)
+MONTH = "2025-03"
+
+
+@pytest.fixture(scope="module")
+def month_run(console):
+    """The finance office starts the March pre-settlement from the validated upload's job page."""
+    app, _, validated = console
+    app.state.console.users.add("unit_h", PASSWORD, "成员单位", unit_id=UNIT_B)
+    admin = client_as(app, "admin")
+    page = admin.get(f"/jobs/{validated.id}").text
+    assert 'name="month"' in page and f'<option value="{MONTH}">' in page  # the month picker
+    started = admin.post("/runs/start", follow_redirects=False, data={
+        "csrf": csrf_of(page), "upload_id": validated.result["upload_id"],
+        "config": "configs/sample-county.yaml", "month": MONTH})
+    assert started.status_code == 303
+    job = wait_for(app, started.headers["location"])
+    assert job.status == "succeeded", job.lines[-30:]
+    assert job.kind == "month" and len(job.run_ids) == 1
+    return job.run_ids[0]
+
+
+def test_a_month_run_is_started_from_the_console_and_recorded_as_a_month(console, month_run):
+    app, _, _ = console
+    record = app.state.console.store.get_run(month_run)
+    assert (record.kind, record.month, record.status) == ("month", MONTH, "succeeded")
+    rows = app.state.console.store.load_results(month_run, "dip_presettlement")
+    page = client_as(app, "admin").get(f"/runs/{month_run}")
+    assert page.status_code == 200 and f"月度预结算 {MONTH}" in page.text
+    from settlement.money import yuan_display
+    total = re.search(r'id="total-paid">([^<]+)<', page.text).group(1)
+    assert total == yuan_display(int(rows["paid"].sum()))  # Σ of the hospitals' payments
+    assert f"<td>{MONTH}</td>" in page.text and "<td>2025Q1</td>" in page.text  # month + quarter
+
+
+def test_a_month_runs_bulletin_list_and_statements_download_for_readers(console, month_run):
+    app, _, _ = console
+    auditor = client_as(app, "auditor")
+    bulletin = auditor.get(f"/runs/{month_run}/download/bulletin")
+    assert bulletin.status_code == 200
+    assert "预警" in openpyxl.load_workbook(io.BytesIO(bulletin.content)).sheetnames
+    listing = auditor.get(f"/runs/{month_run}/download/presettlement")
+    sheet = openpyxl.load_workbook(io.BytesIO(listing.content))["拨付清单"]
+    paid = app.state.console.store.load_results(month_run, "dip_presettlement")["paid"].sum()
+    totals = [row for row in sheet.iter_rows(values_only=True) if row[0] == "合计"]
+    assert totals and int(round(float(totals[0][8]) * 100)) == int(paid)  # 本月拨付 column
+    units = auditor.get(f"/runs/{month_run}/units")
+    assert units.status_code == 200 and UNIT_B in units.text
+    assert auditor.get(f"/runs/{month_run}/units/{UNIT_B}/download").status_code == 200
+    year_runs = app.state.console.store.list_runs()
+    assert any(r.kind == "year" and r.status == "succeeded" for r in year_runs)
+    year = next(r.run_id for r in year_runs if r.kind == "year" and r.status == "succeeded")
+    assert auditor.get(f"/runs/{year}/download/bulletin").status_code == 404  # a year run has none
+
+
+def test_a_unit_user_sees_only_its_own_month_statement(console, month_run):
+    app, _, _ = console
+    unit = client_as(app, "unit_h")
+    assert unit.get(f"/runs/{month_run}", follow_redirects=False).headers["location"] == \
+        f"/runs/{month_run}/units/{UNIT_B}"
+    own = unit.get(f"/runs/{month_run}/units/{UNIT_B}")
+    row = app.state.console.store.load_results(month_run, "dip_presettlement").set_index("unit_id").loc[UNIT_B]
+    from settlement.money import yuan_display
+    assert own.status_code == 200 and f'id="month-paid">{yuan_display(int(row["paid"]))}<' in own.text
+    assert unit.get(f"/runs/{month_run}/units/{UNIT_B}/download").status_code == 200
+    other = next(u for u in app.state.console.store.load_results(month_run, "dip_presettlement")["unit_id"]
+                 if u != UNIT_B)
+    for url in [f"/runs/{month_run}/units/{other}", f"/runs/{month_run}/units/{other}/download",
+                f"/runs/{month_run}/units", f"/runs/{month_run}/download/bulletin",
+                f"/runs/{month_run}/download/presettlement", f"/runs/{month_run}/download/all.zip"]:
+        assert unit.get(url).status_code == 403, url
+
+
+def test_only_the_finance_office_starts_a_month_and_only_a_month_of_the_year(console, month_run):
+    app, _, validated = console
+    base = {"upload_id": validated.result["upload_id"], "config": "configs/sample-county.yaml"}
+    auditor = client_as(app, "auditor")
+    token = csrf_of(auditor.get("/").text)
+    assert auditor.post("/runs/start", data={"csrf": token, **base, "month": MONTH}).status_code == 403
+    admin = client_as(app, "admin")
+    token = csrf_of(admin.get("/").text)
+    for month in ("2024-12", "2025-13", "March"):
+        assert admin.post("/runs/start", data={"csrf": token, **base, "month": month}).status_code == 400
+    scenario = admin.post("/runs/start", data={"csrf": token, **base, "month": MONTH,
+                                               "scenarios": ["configs/examples/village-floor-15.yaml"]})
+    assert scenario.status_code == 400 and "情景方案" in scenario.text

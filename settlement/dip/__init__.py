@@ -1,7 +1,10 @@
 """DIP / DRG settlement of inpatient cases (按病种分值付费 / 疾病诊断相关分组付费).
 
-``codes`` (ids → integer codes), ``scoring`` (ratio, class, points per case), ``dated``
-(parameters that change inside the year, by discharge date), ``settle`` (point value, unit
-settlement), ``cases`` (the case list and sums), ``explain`` (why, in Chinese), ``ledger``,
-``stage`` (the stage: ``settle_dip``).
+``codes`` (ids → integer codes), ``methods`` (the variants as lookup tables: DIP / DRG,
+point value methods), ``scoring`` (ratio, class, points per case; special and unmatched
+rules as tables), ``dated`` (parameters that change inside the year, by discharge date),
+``scan`` (the two DIP scans of the scan engines — per-case scores, Σ per unit out of core —
+and their numpy reference; DuckDB: ``settlement/scan/dip_sql.py``), ``settle`` (point value,
+unit settlement), ``cases`` (the case list and sums), ``explain`` (why, in Chinese),
+``ledger``, ``stage`` (the stage: ``settle_dip``, scoring through the engine).
 """

@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from settlement.params import DipParams
 from settlement.dip.scoring import (
     AT_COST, BY_BASIC, BY_UNIT, CLASS_ZH, HIGH, LEVEL_ZH, LOW, NORMAL,
-    REASONS, SPECIAL, Bounds, active_bounds,
+    REASONS, SPECIAL, Bounds, active_bounds, payment_method,
 )
 
 EXCLUDED_KIND = 10  # kinds 10 + reason code: excluded cases; kind 5: unmatched paid at cost
@@ -148,8 +148,7 @@ def _rule_text(key: int, n_coef: int, labels: list, params: DipParams) -> str:
                 if params.special_points_apply_coefficient
                 else "特例单议病例：按核定分值结算，不适用倍率和系数")
     b = active_bounds(params)
-    score = ("病种分值" if params.payment_method == "dip"
-             else f"DRG 基准点数（RW × {params.drg_points_per_rw}）")
+    score = payment_method(params).score_label(params)
     if kind == NORMAL:
         le_low, le_high = ("≤" if b.low_inclusive else "<"), ("≤" if b.high_inclusive else "<")
         return (f"{CLASS_ZH['normal']}（{b.low} {le_low} 倍率 {le_high} {b.high}）："
@@ -206,8 +205,8 @@ def _formula_text(kind: int, rows: np.ndarray, dip_cases: pd.DataFrame, params: 
     ratio = _num(dip_cases["ratio"].to_numpy()[rows], 4)
     score = _num_few(dip_cases["base_score"].to_numpy()[rows])
     coef = _coefficient_labels(rows, dip_cases, params)
-    score_label = ("病种分值 " if params.payment_method == "dip"
-                   else f"DRG 基准点数（RW × {params.drg_points_per_rw}）")
+    method = payment_method(params)
+    score_label = method.score_label(params) + method.label_gap
     low, high = str(b.low), str(b.high)
     if kind == NORMAL:
         le_low, le_high = ("≤" if b.low_inclusive else "<"), ("≤" if b.high_inclusive else "<")

@@ -121,16 +121,21 @@ def build_ledger(s: DipSummary, params: DipParams, source=None) -> pd.DataFrame:
     return ledger
 
 
+#: point value method → the sentence that derives the settlement point value
+POINT_VALUE_TEXT = {
+    "computed": lambda pv, p: (
+        f"结算点值 {pv.settlement} 元/分 = (基金预算 {p.fund_budget} ÷ 报销比例 "
+        f"{p.reimbursement_ratio}) ÷ 总分值 {pv.total_points}，"
+        f"保留 {p.point_value_decimals} 位小数（测算值 {_short(pv.formula_value)}）"),
+    "published": lambda pv, p: f"结算点值 {pv.settlement} 元/分（医保部门公布）",
+    "drg_rate": lambda pv, p: (f"结算点值 {pv.settlement} 元/点 = DRG 费率 {p.drg_rate_per_rw} 元 ÷ "
+                               f"{p.drg_points_per_rw} 点/RW"),
+}
+
+
 def point_value_text(pv: PointValue, params: DipParams) -> str:
     """'结算点值 20.0000 元/分 = (800000000 ÷ 0.64) ÷ 62500000 …' for statements."""
-    if pv.method == "computed":
-        return (f"结算点值 {pv.settlement} 元/分 = (基金预算 {params.fund_budget} ÷ 报销比例 "
-                f"{params.reimbursement_ratio}) ÷ 总分值 {pv.total_points}，"
-                f"保留 {params.point_value_decimals} 位小数（测算值 {_short(pv.formula_value)}）")
-    if pv.method == "published":
-        return f"结算点值 {pv.settlement} 元/分（医保部门公布）"
-    return (f"结算点值 {pv.settlement} 元/点 = DRG 费率 {params.drg_rate_per_rw} 元 ÷ "
-            f"{params.drg_points_per_rw} 点/RW")
+    return POINT_VALUE_TEXT[pv.method](pv, params)
 
 
 def _short(value: Decimal | None) -> str:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from functools import cached_property
 
 import numpy as np
@@ -40,12 +39,13 @@ import pandas as pd
 from settlement.params import DipParams
 from settlement.problems import Problem
 from settlement.dip.codes import Factorized, column, factorize_columns, lookup
+from settlement.dip.methods import Bounds, active_bounds, payment_method  # noqa: F401 (re-export)
 from settlement.stages.finite import nonfinite_problems, points_limit
+from settlement.vocabulary import CASE_CLASS_ZH, CASE_CLASSES, LEVEL_ZH, is_member
 
-CLASSES = ("normal", "low", "high", "special", "unmatched")
+CLASSES = CASE_CLASSES  # normal, low, high, special, unmatched (settlement.vocabulary)
 NORMAL, LOW, HIGH, SPECIAL, UNMATCHED = range(5)
-CLASS_ZH = {"normal": "正常病例", "low": "费用偏低病例", "high": "费用偏高病例",
-            "special": "特例单议病例", "unmatched": "未入组病例"}
+CLASS_ZH = CASE_CLASS_ZH
 
 # how a case is settled (settle code) and why it is excluded (reason code)
 SCORED, AT_COST, EXCLUDED = range(3)
@@ -56,26 +56,9 @@ NO_REASON, BY_POLICY, UNKNOWN_GROUP, NO_REFERENCE = range(4)
 COEF_SOURCES = ("level", "unit", "basic", "approved")
 BY_LEVEL, BY_UNIT, BY_BASIC, BY_APPROVAL = range(4)
 
-LEVEL_ZH = {"tertiary": "三级", "secondary": "二级", "primary": "一级", "unrated": "未定级"}
+#: the unmatched policy → reason code of an unmatched case without a group (0: paid at cost)
+UNMATCHED_REASON = {"paid_at_cost": NO_REASON, "excluded": BY_POLICY}
 
-
-@dataclass(frozen=True)
-class Bounds:
-    """The outlier bounds in force (DIP or DRG set)."""
-
-    low: Decimal
-    high: Decimal
-    extreme: Decimal
-    low_inclusive: bool
-    high_inclusive: bool
-
-
-def active_bounds(params: DipParams) -> Bounds:
-    if params.payment_method == "drg":
-        return Bounds(params.drg_low_bound, params.drg_high_bound, params.drg_extreme_ratio_bound,
-                      params.low_bound_inclusive, params.high_bound_inclusive)
-    return Bounds(params.low_bound, params.high_bound, params.extreme_ratio_bound,
-                  params.low_bound_inclusive, params.high_bound_inclusive)
 
 
 @dataclass(frozen=True)
@@ -175,7 +158,7 @@ def catalogue(units: pd.DataFrame, groups: pd.DataFrame, refs: pd.DataFrame,
     extra_levels = set(units["level"].dropna().unique()) - set(LEVEL_ZH)
     levels = pd.Index(list(LEVEL_ZH) + sorted(extra_levels))
     unit_coef, unit_source, problems = unit_coefficients(units, params)
-    scale = float(params.drg_points_per_rw) if params.payment_method == "drg" else 1.0
+    scale = payment_method(params).score_scale(params)
     return Catalogue(
         levels=levels,
         unit_level=np.append(levels.get_indexer(units["level"].astype("string")), -1),
@@ -199,9 +182,8 @@ def score_cases(cases: pd.DataFrame, units: pd.DataFrame, groups: pd.DataFrame,
     codes = codes or factorize_columns(cases, ("unit_id", "dip_group"))
     cat, problems = catalogue(units, groups, refs, params)
     unit_all = codes["unit_id"].positions_in(units["unit_id"])
-    member = (units["community_id"].notna() & units["category"].ne("external")).to_numpy(bool)
-    is_member = np.append(member, False)[unit_all]
-    rows, external_rows = np.flatnonzero(is_member), np.flatnonzero(~is_member)
+    member = np.append(is_member(units).to_numpy(bool), False)[unit_all]
+    rows, external_rows = np.flatnonzero(member), np.flatnonzero(~member)
     u, g = unit_all[rows], codes["dip_group"].positions_in(groups["group_code"])[rows]
     n = len(rows)
     special = column(cases, "special_points", np.nan)[rows]
@@ -259,7 +241,8 @@ def score_block(unit: np.ndarray, group: np.ndarray, cost: np.ndarray, special: 
     """
     bounds = active_bounds(params)
     ref = cat.refs[group * (len(cat.levels) + 1) + cat.unit_level[unit]]  # −k: the NaN sink
-    ratio = cost / ref
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero reference: unmatched below
+        ratio = cost / ref
     unmatched = np.flatnonzero(~(ref > 0))  # no group, or no reference cost
     ratio[unmatched] = np.nan
     low, high = outlier_rows(ratio, bounds)
@@ -275,11 +258,8 @@ def score_block(unit: np.ndarray, group: np.ndarray, cost: np.ndarray, special: 
     points[unmatched] = 0.0
     specials = np.flatnonzero(~np.isnan(special))
     case_class[specials] = SPECIAL
-    if params.special_points_apply_coefficient:
-        points[specials] = special[specials] * coefficient[specials]
-    else:
-        points[specials] = special[specials]
-        coefficient[specials], coef_source[specials] = 1.0, BY_APPROVAL
+    SPECIAL_RULES[params.special_points_apply_coefficient](specials, special, points,
+                                                           coefficient, coef_source)
     unmatched = unmatched[case_class[unmatched] == UNMATCHED]  # not special
     coefficient[unmatched] = np.nan
     review = ratio > float(bounds.extreme)
@@ -294,6 +274,21 @@ def score_block(unit: np.ndarray, group: np.ndarray, cost: np.ndarray, special: 
     point_units = round_points(np.nan_to_num(points, copy=False), params.case_points_decimals)
     return Block(case_class, ratio, score, coefficient, coef_source, point_units, review,
                  specials, unmatched, nonfinite, nonfinite_points)
+
+
+def _special_times_coefficient(rows, special, points, coefficient, coef_source) -> None:
+    """特例单议分值再乘系数: points = approved points × the case's coefficient."""
+    points[rows] = special[rows] * coefficient[rows]
+
+
+def _special_as_approved(rows, special, points, coefficient, coef_source) -> None:
+    """特例单议按核定分值: points = approved points, coefficient 1 (source: approval)."""
+    points[rows] = special[rows]
+    coefficient[rows], coef_source[rows] = 1.0, BY_APPROVAL
+
+
+#: special_points_apply_coefficient → how a special case's points are set
+SPECIAL_RULES = {True: _special_times_coefficient, False: _special_as_approved}
 
 
 def _at(positions: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
@@ -311,7 +306,7 @@ def unmatched_settlement(unmatched_rows: np.ndarray, g: np.ndarray, group_code: 
     reason = np.zeros(n, dtype="int8")
     has_group = group_code >= 0
     known = g[unmatched_rows] >= 0
-    by_policy = BY_POLICY if params.unmatched_policy == "excluded" else NO_REASON
+    by_policy = UNMATCHED_REASON[params.unmatched_policy]
     reason[unmatched_rows] = np.where(known, NO_REFERENCE,
                                       np.where(has_group, UNKNOWN_GROUP, by_policy))
     settle = np.full(n, SCORED, dtype="int8")

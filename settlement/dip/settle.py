@@ -29,11 +29,12 @@ withheld 5 % = 640,000.00, score 90 proportional → returned 576,000.00, paid 1
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import Decimal, localcontext
 
 import numpy as np
 import pandas as pd
 
+from settlement.dip.methods import POINT_VALUE_METHODS, point_value_method
 from settlement.money import fen_of, mul_fen
 from settlement.params import DipParams
 from settlement.problems import Problem
@@ -60,15 +61,10 @@ def settlement_point_value(total_points: Decimal, params: DipParams) -> tuple[Po
         ctx.prec = 60
         pool_exact = params.fund_budget / params.reimbursement_ratio
         formula = pool_exact / total_points if total_points > 0 else None
-        if params.payment_method == "drg" and params.drg_rate_per_rw is not None:
-            value, method = params.drg_rate_per_rw / params.drg_points_per_rw, "drg_rate"
-        elif params.point_value_mode == "published":
-            value, method = params.published_point_value, "published"
-        elif formula is not None:
-            step = Decimal(1).scaleb(-params.point_value_decimals)
-            value, method = formula.quantize(step, rounding=ROUND_HALF_UP), "computed"
-        else:
-            value, method = Decimal(0), "computed"
+        method = point_value_method(params)
+        value = POINT_VALUE_METHODS[method](params, formula)
+        if value is None:
+            value = Decimal(0)
             problems.append(Problem("dip.point_value", "error", "inpatient_cases",
                                     "全部病例分值合计为 0，无法测算结算点值",
                                     "total points are 0: the point value cannot be computed"))

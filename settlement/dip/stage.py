@@ -24,12 +24,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 from settlement.money import yuan_display
+from settlement.vocabulary import member_units
 from settlement.params import DipParams
 from settlement.problems import Problem
 from settlement.dip.explain import explain_cases, explain_rules
@@ -39,7 +41,8 @@ from settlement.dip.ledger import (
 from settlement.dip.codes import Factorized, executor
 from settlement.dip.cases import aggregate, case_frame, case_ids
 from settlement.dip.dated import period_of
-from settlement.dip.scoring import CLASSES, CaseScores, score_cases
+from settlement.dip.scan import PandasDipScan, read_cases
+from settlement.dip.scoring import CLASSES, CaseScores
 from settlement.dip.settle import (
     PointValue, dip_prepaid, points_decimal, price_groups, settle_units, settlement_point_value,
 )
@@ -68,12 +71,12 @@ class DipResult:
                 "dip_communities": self.communities, "dip_ledger": self.ledger}
 
 
-def settle_dip(cases: pd.DataFrame, units: pd.DataFrame, groups: pd.DataFrame,
+def settle_dip(cases: pd.DataFrame | Path, units: pd.DataFrame, groups: pd.DataFrame,
                reference_costs: pd.DataFrame, performance_scores: pd.DataFrame,
                prepayments: pd.DataFrame | None, params: DipParams, *,
                source: Callable[[str], str] | None = None,
                explain: Literal["rule", "full", "none"] = "rule",
-               dated: list[tuple] | None = None) -> DipResult:
+               dated: list[tuple] | None = None, engine=None) -> DipResult:
     """Settle the year's inpatient cases by DIP (or DRG). Pure: frames + params → result.
 
     ``source`` (e.g. ``resolved.source``) adds parameter references to the ledger text.
@@ -82,10 +85,15 @@ def settle_dip(cases: pd.DataFrame, units: pd.DataFrame, groups: pd.DataFrame,
     sentence with the case's numbers, see :func:`explain_cases`), or ``none``.
     ``dated``: (first day, last day, DipParams) when case-scoring parameters change inside the
     year (``Resolved.section_segments("dip")``): each case is scored by its discharge date's.
+    ``cases`` may be a Parquet path (file or folder, money in yuan): its case columns are read.
+    ``engine``: the scan engine that scores the cases (``dip_case_scores``; None → the default,
+    :func:`settlement.scan.get_engine`); an engine without DIP scans uses the numpy reference.
     """
+    scorer = _scorer(engine)
+    cases = read_cases(cases)  # a Parquet path: the case columns DIP reads, as a frame
     with executor(len(cases)) as pool:  # 2 cores: Arrow and numpy release the GIL
         s, dip_cases, pv, problems = _score_and_list(cases, units, groups, reference_costs,
-                                                     params, pool, dated)
+                                                     params, pool, dated, scorer)
         explanation = (pool.submit(_explain, EXPLAIN[explain], dip_cases, params, dated,
                                    cases["discharge_date"].iloc[s.rows])
                        if explain != "none" else None)
@@ -119,14 +127,22 @@ def _explain(explain_fn, dip_cases: pd.DataFrame, params: DipParams, dated: list
     return pd.Categorical(out)
 
 
-def _score_and_list(cases, units, groups, reference_costs, params, pool, dated=None):
+def _scorer(engine):
+    """The engine's ``dip_case_scores`` (the numpy reference for an engine without one)."""
+    from settlement.scan import resolve
+
+    return getattr(resolve(engine), "dip_case_scores", PandasDipScan().dip_case_scores)
+
+
+def _score_and_list(cases, units, groups, reference_costs, params, pool, dated=None,
+                    scorer=PandasDipScan().dip_case_scores):
     """Score the cases, fix the point value and build the case list (string work on ``pool``)."""
     unit = pool.submit(Factorized.of, cases["unit_id"])
     group = Factorized.of(cases["dip_group"])
     unit = unit.result()
     community = pool.submit(Factorized.of, cases["community_id"])  # awaited in case_frame
-    s = score_cases(cases, units, groups, reference_costs, params,
-                    {"unit_id": unit, "dip_group": group}, dated)
+    s = scorer(cases, units, groups, reference_costs, params, dated=dated,
+               codes={"unit_id": unit, "dip_group": group})
     ids = pool.submit(case_ids, cases, s.rows)
     pv, problems = settlement_point_value(points_decimal(int(s.point_units.sum()), s.decimals),
                                           params)
@@ -156,7 +172,7 @@ def scan(s: CaseScores, dip_cases: pd.DataFrame, units: pd.DataFrame) -> tuple[p
 def _with_prepaid_units(agg: pd.DataFrame, prepaid: pd.Series, units: pd.DataFrame,
                         problems: list[Problem]) -> pd.DataFrame:
     """Add member units with DIP prepayments but no cases; warn on other payees."""
-    member = units.loc[units["community_id"].notna() & units["category"].ne("external")]
+    member = member_units(units)
     member_ids = set(member["unit_id"].astype(str))
     for payee in sorted(set(prepaid.index) - member_ids):
         problems.append(Problem("dip.prepayment_payee", "warning", "prepayments",

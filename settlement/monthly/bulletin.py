@@ -55,22 +55,30 @@ class Bulletin(NamedTuple):
 
 def build_bulletin(tables: dict[str, pd.DataFrame], params: Params, month: str,
                    dip_cases: pd.DataFrame, packages: pd.DataFrame | None = None,
-                   previous: dict[str, pd.DataFrame] | None = None) -> Bulletin:
-    """The bulletin of ``month`` (YYYY-MM); see the module docstring."""
+                   previous: dict[str, pd.DataFrame] | None = None, *,
+                   engine=None) -> Bulletin:
+    """The bulletin of ``month`` (YYYY-MM); see the module docstring.
+
+    ``engine``: the scan engine (:func:`settlement.scan.resolve`): each period is one more
+    window of the same scans (indicator counts, expenditure lines) over the whole tables."""
+    from settlement.scan import resolve
+
+    engine = resolve(engine)
+    dip_cases = bt.with_discharge(dip_cases, tables["inpatient_cases"])
     w = bt.windows(month)
     rows = []
     for period, window in w.items():
         source = tables if not period.startswith("prior") else previous
         if source is None:
             continue
-        ip, op = bt.period_frames(source, window)
         given = dip_cases if source is tables else source.get("dip_cases")
         dip = bt.dip_in_window(given, source["inpatient_cases"], window) if given is not None else None
-        rows.append(bt.indicator_rows(ip, op, dip, {**tables, **source}, params, period))
+        rows.append(bt.indicator_rows(source, window, dip, {**tables, **source}, params, period,
+                                      engine=engine))
     indicators = pd.concat(rows, ignore_index=True)
-    ex = bt.execution(tables, dip_cases, packages, month)
+    ex = bt.execution(tables, dip_cases, packages, month, engine=engine)
     top = params.early_warning.top_n
-    ytd_cases = bt.period_frames(tables, w["ytd"])[0]
+    ytd_cases = bt.in_window(tables["inpatient_cases"], "discharge_date", w["ytd"])
     units = tables["units"]
     bulletin = Bulletin(
         month, indicators, ex, projection(ex, month, previous),
@@ -78,6 +86,25 @@ def build_bulletin(tables: dict[str, pd.DataFrame], params: Params, month: str,
         bt.outflow_groups(ytd_cases, units, tables.get("dip_groups"), top),
         bt.unit_cmi(dip_cases, tables["inpatient_cases"], units, month), [])
     return bulletin._replace(warnings=warnings(bulletin, params))
+
+
+STORED_COLUMNS = ["scope", "period", "indicator", "label_zh", "numerator", "denominator", "value",
+                  "target", "met"]
+
+
+def stored_indicators(b: Bulletin, params: Params) -> pd.DataFrame:
+    """The month's (and, closing a quarter, the quarter's) indicators as the ``indicators``
+    result table of the month run: period ``YYYY-MM`` / ``YYYYQn``, met against the target
+    exactly as the year's (numerator vs target × denominator)."""
+    from settlement.stages.indicators import _met
+
+    rows = b.indicators.assign(period=b.indicators["period"].map(
+        lambda p: bt.period_code(p, b.month))).dropna(subset=["period"])
+    targets = params.indicators.targets
+    met = [_met(int(n), int(d), targets.get(c), c) if d == d and n == n else None
+           for n, d, c in zip(rows["numerator"], rows["denominator"], rows["indicator"])]
+    out = rows.assign(met=pd.array(met, dtype="boolean"))[STORED_COLUMNS].reset_index(drop=True)
+    return out.astype({c: "string" for c in ("scope", "period", "indicator", "label_zh")})
 
 
 def scale_fen(fen: int, num: int, den: int) -> int:

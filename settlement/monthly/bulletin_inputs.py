@@ -5,8 +5,10 @@ of the year to date scored and priced at the budget point value (预算点值) �
 last, DIP spend to date — which :func:`settlement.monthly.presettle.year_to_date_cases` gives
 (the year's DIP stage with the budget value as its published point value), and the year's
 package per community, which is the engine's own package stage: either given by the caller or
-taken from :func:`settlement.pipeline.settle` run once on the frames to date (the package does
-not depend on the cases).
+taken from the settlement's own stages up to the package (:func:`year_packages`) on the
+frames without their cases and claims (the package — financing, reserve, carve-outs, basis — depends on none of them; a test
+checks it is the year run's). Every window (month, quarter, year to date) reads the whole
+tables through the scan engine: no copy of the year's claims per period.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import pandas as pd
 
 from settlement.config import Resolved
 from settlement.monthly.bulletin import Bulletin, build_bulletin
-from settlement.monthly.bulletin_tables import windows
 from settlement.monthly.presettle import year_to_date_cases
 
 
@@ -25,18 +26,28 @@ def bulletin_for_month(tables: dict[str, pd.DataFrame], resolved: Resolved, mont
     """(bulletin, the settlement's own problems) of ``month`` from the year-to-date frames.
 
     ``packages`` (community_id, package fen), when the caller has them, spares the settlement."""
-    from settlement.pipeline import settle
-
-    end = windows(month)["ytd"].end
-    to_date = {**tables,
-               "inpatient_cases": tables["inpatient_cases"].loc[
-                   tables["inpatient_cases"]["discharge_date"] < end],
-               "outpatient_claims": tables["outpatient_claims"].loc[
-                   tables["outpatient_claims"]["service_date"] < end]}
     problems: list = []
     if packages is None:
-        result = settle(to_date, resolved)
-        packages, problems = result.tables["packages"][["community_id", "package"]], result.problems
+        packages, problems = year_packages(tables, resolved)
     P = resolved.params
-    cases = year_to_date_cases(to_date, P.dip, month, resolved.section_segments("dip"))
-    return build_bulletin(to_date, P, month, cases, packages, previous), problems
+    cases = year_to_date_cases(tables, P.dip, month, resolved.section_segments("dip"))
+    return build_bulletin(tables, P, month, cases, packages, previous), problems
+
+
+def year_packages(tables: dict[str, pd.DataFrame], resolved: Resolved,
+                  engine=None) -> tuple[pd.DataFrame, list]:
+    """(community_id, package) of the year and the problems of the stages that make it: the
+    settlement's own stages (:data:`settlement.pipeline.STAGES`) up to the package stage, on
+    the frames without their cases and claims (the package depends on none of them)."""
+    from settlement.pipeline import STAGES
+    from settlement.stage import Context, Frames
+
+    none = {name: tables[name].iloc[:0] for name in ("inpatient_cases", "outpatient_claims")}
+    frames, ctx, problems = Frames({**tables, **none}), Context(resolved, engine), []
+    for stage in STAGES:
+        result = stage.run(frames, ctx)
+        frames.add(result)
+        problems += result.problems
+        if "packages" in frames.results:
+            return frames.results["packages"][["community_id", "package"]], problems
+    raise LookupError("no stage of the settlement makes the packages")  # a bug, not data

@@ -7,8 +7,10 @@ them with the early warnings (预警) and the year-end projection, :mod:`bulleti
 月度通报.xlsx.
 
 Periods (``period``): ``month`` — inpatient cases by discharge month, outpatient claims by
-service month; ``last_month`` — the month before (same year); ``ytd`` — 1 January to the end of the month (本年累计); ``prior_month`` and
-``prior_ytd`` — the same for the previous year, where its frames are given.
+service month; ``last_month`` — the month before (same year); ``quarter`` — the quarter the
+month closes (March, June, September, December only: 季通报); ``ytd`` — 1 January to the end
+of the month (本年累计); ``prior_month`` and ``prior_ytd`` — the same for the previous year,
+where its frames are given.
 
 The ratios are the indicator stage's own (:func:`settlement.stages.indicators.measures`, the
 same counts and definitions), taken on the period's rows. CMI = (Σ case points ÷ cases) ÷ the
@@ -38,9 +40,9 @@ from settlement.stages.indicators import SCALE, definitions, definitions_zh, mea
 MONEY_PER_CASE = "inpatient_cost_per_case"
 
 COUNTY = "county"
-PERIODS = ("month", "last_month", "ytd", "prior_month", "prior_ytd")
-PERIOD_ZH = {"month": "本月", "last_month": "上月", "ytd": "本年累计", "prior_month": "上年同月",
-             "prior_ytd": "上年同期累计"}
+PERIODS = ("month", "last_month", "quarter", "ytd", "prior_month", "prior_ytd")
+PERIOD_ZH = {"month": "本月", "last_month": "上月", "quarter": "本季度", "ytd": "本年累计",
+             "prior_month": "上年同月", "prior_ytd": "上年同期累计"}
 #: the indicator stage's indicators the bulletin shows, in this order
 SHOWN = ("cross_province_rate", "out_of_county_rate", "county_visit_rate",
          "primary_outpatient_share", "inpatient_cost_per_case")
@@ -69,7 +71,16 @@ def windows(month: str) -> dict[str, Window]:
            "prior_ytd": Window(pd.Timestamp(year - 1, 1, 1), prior_end)}
     if mon > 1:
         out["last_month"] = Window(pd.Timestamp(year, mon - 1, 1), start)
+    if mon % 3 == 0:
+        out["quarter"] = Window(pd.Timestamp(year, mon - 2, 1), end)
     return out
+
+
+def period_code(period: str, month: str) -> str:
+    """The stored ``period`` of a bulletin period: ``month`` → 2025-03, ``quarter`` → 2025Q1,
+    ``ytd`` → None (a year to date is not a period of the indicators table)."""
+    year, mon = (int(x) for x in month.split("-"))
+    return {"month": month, "quarter": f"{year}Q{(mon - 1) // 3 + 1}"}.get(period)
 
 
 def previous_month(month: str) -> str | None:
@@ -96,17 +107,29 @@ def period_frames(tables: dict[str, pd.DataFrame], w: Window) -> tuple[pd.DataFr
             in_window(tables["outpatient_claims"], "service_date", w))
 
 
+def with_discharge(dip_cases: pd.DataFrame, cases: pd.DataFrame) -> pd.DataFrame:
+    """``dip_cases`` with its case's ``discharge_date`` (by ``case_id``; one hash join, so the
+    periods are then date windows of the same rows)."""
+    if "discharge_date" in dip_cases:
+        return dip_cases
+    at = pd.Index(cases["case_id"]).get_indexer(dip_cases["case_id"])
+    dates = cases["discharge_date"].to_numpy()[at]
+    return dip_cases.assign(discharge_date=pd.Series(dates, index=dip_cases.index).where(at >= 0))
+
+
 def dip_in_window(dip_cases: pd.DataFrame, cases: pd.DataFrame, w: Window) -> pd.DataFrame:
     """DIP case rows whose case (by ``case_id``) was discharged in ``w``."""
-    ids = in_window(cases, "discharge_date", w)["case_id"].astype(str)
-    return dip_cases.loc[dip_cases["case_id"].astype(str).isin(set(ids))]
+    return in_window(with_discharge(dip_cases, cases), "discharge_date", w)
 
 
-def indicator_rows(ip: pd.DataFrame, op: pd.DataFrame, dip: pd.DataFrame | None,
-                   tables: dict[str, pd.DataFrame], params: Params, period: str) -> pd.DataFrame:
-    """The shown indicators, 住院人次 and CMI of one period, every community and the county."""
+def indicator_rows(source: dict, window: Window, dip: pd.DataFrame | None,
+                   tables: dict[str, pd.DataFrame], params: Params, period: str, *,
+                   engine=None) -> pd.DataFrame:
+    """The shown indicators, 住院人次 and CMI of one period (``window`` of the ``source``
+    year's inpatient cases and outpatient claims), every community and the county."""
     communities = tables["communities"]
-    per = measures(ip, op, tables["units"], communities=communities)
+    per = measures(source["inpatient_cases"], source["outpatient_claims"], tables["units"],
+                   communities=communities, engine=engine, window=_scan_window(window))
     ids = sorted(communities["community_id"].astype(str)) + [COUNTY]
     per = per.reindex(ids, fill_value=0)
     frames, defs, defs_zh = [], definitions(params.indicators), definitions_zh(params.indicators)
@@ -177,8 +200,14 @@ def unit_cmi(dip_cases: pd.DataFrame, cases: pd.DataFrame, units: pd.DataFrame,
     return frame
 
 
+def _scan_window(w: Window):
+    from settlement.scan import Window as ScanWindow
+
+    return ScanWindow(w.start, w.end)
+
+
 def execution(tables: dict[str, pd.DataFrame], dip_cases: pd.DataFrame,
-              packages: pd.DataFrame | None, month: str) -> pd.DataFrame:
+              packages: pd.DataFrame | None, month: str, *, engine=None) -> pd.DataFrame:
     """基金执行进度 per community and county: spent this month / year to date vs the package.
 
     Spent is the expenditure scan of the period (DIP fund due of member-unit cases at the
@@ -187,10 +216,10 @@ def execution(tables: dict[str, pd.DataFrame], dip_cases: pd.DataFrame,
     """
     w = windows(month)
     spent = {}
-    for period in ("month", "ytd"):
-        ip, op = period_frames(tables, w[period])
-        dip = dip_in_window(dip_cases, tables["inpatient_cases"], w[period])
-        scan = scan_expenditure(dip, ip, op, tables["units"], tables["communities"])
+    for period in ("month", "ytd"):  # dip_cases rows by their case's discharge date
+        scan = scan_expenditure(dip_cases, tables["inpatient_cases"], tables["outpatient_claims"],
+                                tables["units"], tables["communities"], engine=engine,
+                                window=_scan_window(w[period]))
         spent[period] = scan.set_index("community_id")["expenditure"].astype("int64")
     frame = pd.DataFrame({"spent_month": spent["month"], "spent_ytd": spent["ytd"]})
     if packages is not None:

@@ -33,6 +33,7 @@ from settlement.money import mul_fen, yuan_display as yuan
 from settlement.params import DipParams
 from settlement.problems import Problem
 from settlement.dip.stage import settle_dip
+from settlement.vocabulary import is_member
 
 COLUMNS = ["unit_id", "month", "points", "budget_point_value", "amount", "withheld", "paid",
            "paid_to_date"]
@@ -106,7 +107,7 @@ def year_to_date_cases(t: dict[str, pd.DataFrame], params: DipParams, month: str
 
 def _scored_units(t, month_cases, params, dated, problems) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The month's dip_units (points, at_cost, self_pay, violation) by the year's DIP stage."""
-    member = t["units"]["community_id"].notna() & t["units"]["category"].ne("external")
+    member = is_member(t["units"])
     at_member = month_cases["unit_id"].astype(str).isin(set(t["units"].loc[member, "unit_id"].astype(str)))
     if not at_member.any():
         return pd.DataFrame(), pd.DataFrame()

@@ -18,7 +18,7 @@ import click
 from settlement.config import ConfigError, load_config
 from settlement.monthly.presettle import COLUMNS, MonthResult, month_bounds, presettle_month
 from settlement.monthly.recorded import paid_by_unit, recorded_presettlements
-from settlement.pipeline import (Outcome, Steps, _fail_quietly, _failure_reason, _keep_traceback,
+from settlement.pipeline import (Outcome, Steps, _failure_reason, end_failed_run,
                                  load_and_validate, recorded_run)
 from settlement.problems import Problem, has_errors
 
@@ -54,8 +54,8 @@ def run_month(config_path: Path, data_dir: Path, out_root: Path, db_url: str, mo
 
 
 def _steps(store, run_id, config, config_path, data_dir, run_dir, month, progress, echo):
+    from settlement.monthly.bulletin import stored_indicators
     from settlement.monthly.bulletin_book import write_bulletin
-    from settlement.store import faults
     from settlement.store.rundir import partial_dir
     from settlement.validation.report import print_summary, write_report
 
@@ -86,30 +86,26 @@ def _steps(store, run_id, config, config_path, data_dir, run_dir, month, progres
             store.fail_run(run_id, reason, steps.timings)
             echo(f"月度预结算失败 month run failed: {reason}")
             return failed, None
+        indicators = stored_indicators(bulletin, resolved.params)
         with steps("写出结果与报表 write results and workbooks"):
-            _write(work, result, config, resolved, loaded, run_id, month, problems)
+            _write(work, result, config, resolved, loaded, run_id, month, problems, indicators)
             write_bulletin(work / "月度通报.xlsx", bulletin, config.county)
         with steps("保存到数据库 save to database"):
-            store.save_results(run_id, {"dip_presettlement": result.table}, timings=steps.timings)
+            store.save_results(run_id, {"dip_presettlement": result.table, "indicators": indicators},
+                               timings=steps.timings)
     except BaseException as exc:
-        reason = faults.describe(exc)
-        _fail_quietly(store, run_id, reason, steps.timings, echo)
-        echo(f"月度预结算失败 month run failed: {reason}")
-        if faults.known_fault(exc) is None and isinstance(exc, Exception):
-            _keep_traceback(work, exc, echo)
-        if not isinstance(exc, Exception):
-            raise
+        end_failed_run(exc, store, run_id, steps.timings, work, echo, "月度预结算失败 month run failed")
         return failed, None
     return Outcome(ok=True, problems=problems, run_id=run_id, run_dir=run_dir), result
 
 
 def _write(work: Path, result: MonthResult, config, resolved, loaded, run_id: str, month: str,
-           problems: list[Problem]) -> None:
+           problems: list[Problem], indicators) -> None:
     from settlement.monthly.statements import BUREAU_FILE, write_bureau_list, write_month_statements
     from settlement.report import ReportContext
     from settlement.report.results_csv import write_results
 
-    tables = {"dip_presettlement": result.table}
+    tables = {"dip_presettlement": result.table, "indicators": indicators}  # the month's (quarter's)
     if len(result.cases):
         tables["dip_cases"] = result.cases
     write_results(work / "results", tables, list(tables))

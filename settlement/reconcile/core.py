@@ -69,6 +69,7 @@ from settlement.money import yuan_display as y
 from settlement.params import FlowOfFundsParams, Params
 from settlement.reconcile.bureau import bureau_communities, bureau_units, check_rows, chronic_net
 from settlement.reconcile.flows import community_flows, flow_totals
+from settlement.vocabulary import is_member
 from settlement.reconcile.lines import (FUND_ZH, FUNDS, PAYER_ZH, POOL_ZH, _frame, chronic_lines,
                                         dip_lines, fund_zh, package_lines, public_health_lines,
                                         with_payer)
@@ -216,8 +217,7 @@ def _statement(lines: pd.DataFrame, balances: pd.DataFrame, units: pd.DataFrame,
                drg: bool = False) -> pd.DataFrame:
     """Lines of every member unit (and any other unit with lines) plus its ``net`` line; the
     net's explanation shows the sum by fund and the split by payer."""
-    member = units["community_id"].notna() & (units["category"].astype(str) != "external")
-    ids = sorted(set(units.loc[member, "unit_id"].astype(str))
+    ids = sorted(set(units.loc[is_member(units), "unit_id"].astype(str))
                  | set(lines["unit_id"].astype(str) if len(lines) else []))
     by_fund = balances.pivot_table(index="unit_id", columns="fund", values="balance",
                                    aggfunc="sum").reindex(index=ids, columns=list(FUNDS))

@@ -37,6 +37,7 @@ import pandas as pd
 
 from settlement.allocate import allocate
 from settlement.reconcile.bureau import check_rows
+from settlement.vocabulary import community_of_members
 
 FLOW_COLUMNS = ["entitlement", "dip_in", "dip_rounding", "kept_in", "outpatient_in",
                 "other_direct", "units_share_direct", "paid_to_units", "package_advance",
@@ -44,12 +45,6 @@ FLOW_COLUMNS = ["entitlement", "dip_in", "dip_rounding", "kept_in", "outpatient_
                 "year_end_community", "paid_to_community", "dip_out", "kept_out", "external",
                 "outpatient_out", "paid_outside", "kept", "dip_for_others", "kept_for_others",
                 "hospitals_fund_paid"]
-
-
-def _members(units: pd.DataFrame) -> pd.Series:
-    member = units["community_id"].notna() & (units["category"].astype(str) != "external")
-    return pd.Series(units.loc[member, "community_id"].astype(str).to_numpy(),
-                     index=units.loc[member, "unit_id"].astype(str).to_numpy())
 
 
 def _sum(frame: pd.DataFrame, ids: list[str], money: str, by: str = "community_id") -> pd.Series:
@@ -87,7 +82,7 @@ def community_flows(t, bureau: pd.DataFrame, units: pd.DataFrame, dip_cases: pd.
         return pd.DataFrame(), []
     b = bureau.loc[bureau["community_id"].astype(str) != "county"].set_index("community_id")
     ids = [str(i) for i in b.index]
-    home = _members(units)
+    home = community_of_members(units)
     cases = dip_cases.loc[dip_cases["unit_id"].astype(str).isin(home.index)].assign(
         unit_id=lambda d: d["unit_id"].astype(str),
         community_id=lambda d: d["community_id"].astype("string").fillna("（无参保医共体）"))
@@ -102,7 +97,7 @@ def community_flows(t, bureau: pd.DataFrame, units: pd.DataFrame, dip_cases: pd.
     f["dip_rounding"] = t.cs.set_index(t.cs["community_id"].astype(str)).get(
         "expenditure_dip_rounding", pd.Series(0, index=ids)).reindex(ids, fill_value=0).astype("int64")
     f["kept_in"] = _sum(kept[kept_own], ids, "kept")
-    f["outpatient_in"], f["outpatient_out"] = _outpatient(claims, home, ids, t)
+    f["outpatient_in"], f["outpatient_out"] = _outpatient(claims, home, ids, t, units)
     f["other_direct"] = (_cs(t, ids, "expenditure_other") + b["chronic_spend"].astype("int64")
                          - b["capitation_in_package"].astype("int64"))
     f["package_settlement"] = b["package_settlement"].astype("int64")
@@ -136,8 +131,17 @@ def _cs(t, ids: list[str], col: str) -> pd.Series:
     return cs[col].astype("int64").reindex(ids, fill_value=0)
 
 
-def _outpatient(claims: pd.DataFrame | None, home: pd.Series, ids: list[str], t) -> tuple:
-    """Outpatient fund paid for c's insured at c's own units / anywhere else."""
+def _outpatient(claims: pd.DataFrame | None, home: pd.Series, ids: list[str], t,
+                units: pd.DataFrame | None = None) -> tuple:
+    """Outpatient fund paid for c's insured at c's own units / anywhere else (claims given as
+    Parquet files: the scan engine's :meth:`~settlement.scan.Engine.outpatient_at_home`)."""
+    if claims is not None and not isinstance(claims, pd.DataFrame) and units is not None:
+        from settlement.scan import get_engine
+
+        sums = get_engine().outpatient_at_home(claims, units)
+        sums = sums.set_index(sums["community_id"].astype(str))
+        return (sums["fund_at_own_units"].reindex(ids, fill_value=0).astype("int64"),
+                sums["fund_elsewhere"].reindex(ids, fill_value=0).astype("int64"))
     if claims is None or claims.empty:
         total = _cs(t, ids, "expenditure_outpatient")
         return total, 0 * total

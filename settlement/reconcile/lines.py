@@ -15,12 +15,13 @@ import pandas as pd
 from settlement.money import yuan_display as y
 from settlement.params import FlowOfFundsParams, Params
 from settlement.reconcile.bureau import chronic_net
+from settlement.stage import known
+from settlement.vocabulary import POOL_ZH
 from settlement.wording import quarter_zh
 
 FUNDS = ("dip", "package", "chronic", "public_health")
 FUND_ZH = {"dip": "DIP 住院结算", "package": "结余留用/超支分担", "chronic": "慢性病包干",
            "public_health": "基本公共卫生服务经费"}
-POOL_ZH = {"basic": "基本公共卫生服务经费", "two_diseases": "两病一体化签约服务经费"}
 PAYER_ZH = {"fund": "医保基金", "community": "医共体", "health_commission": "卫健委公卫资金"}
 
 
@@ -42,7 +43,9 @@ def _frame(fund: str, seq: int, line: str, label: str, ids, amount, text) -> pd.
 
 # ------------------------------------------------------------------ statement lines
 def _cite(source, params: Params | None, path: str) -> str:
-    """'5%（示医保发〔2023〕8号 第二十条，自 2023-01-01 起）' (``source`` already writes it so)."""
+    """'5%（示医保发〔2023〕8号 第二十条，自 2023-01-01 起）' (``source`` already writes it so);
+    without ``source`` the value alone. An unknown ``path`` raises (a typo is a bug)."""
+    known(path)
     if source is not None:
         return source(path)
     if params is None:

@@ -25,10 +25,9 @@ from settlement.report.layout import (EXPLANATION_WIDTH, Sheet, Styles, fit_widt
 from settlement.report.names import unique_paths
 from settlement.report.pages import sign_off
 from settlement.stages.expenditure import LINE_LABELS
+from settlement.vocabulary import CLAIM_TYPES, SCOPES
 
 HEADERS = ("序号", "项目", "金额（元）", "付款方/性质", "计算说明")
-EXTERNAL = ("county", "city", "province", "national")
-OUTPATIENT = ("general", "chronic_special", "two_diseases")
 FUND, COMMUNITY = "医保基金", "医共体"
 
 
@@ -89,11 +88,11 @@ def _spending(cs: dict, ledger: pd.DataFrame | None, cid: str, ctx: ReportContex
         lines.append((part, LINE_LABELS["expenditure_dip_rounding"].replace("DIP", dip),
                       _v(cs, "expenditure_dip_rounding"), FUND,
                       "成员医院按单位总分值结算与逐病例金额之差（取整尾差）"))
-    for s in EXTERNAL:
+    for s in SCOPES:
         key = f"expenditure_external_{s}"
         if _v(cs, key):
             lines.append((part, LINE_LABELS[key], _v(cs, key), FUND, "按即时结算基金实际支付"))
-    for c in OUTPATIENT:
+    for c in CLAIM_TYPES:
         key = f"expenditure_outpatient_{c}"
         if _v(cs, key):
             lines.append((part, LINE_LABELS[key], _v(cs, key), FUND, "按即时结算基金实际支付"))

@@ -15,6 +15,7 @@ import pandas as pd
 
 from settlement.report.context import ReportContext
 from settlement.report.layout import FONT, Col, Sheet, put_text
+from settlement.vocabulary import CATEGORY_ZH as ALL_CATEGORY_ZH, EXTERNAL
 
 M = "money"
 KEY = [Col("community_name", "医共体"), Col("package", "打包额", M), Col("expenditure", "总支出", M),
@@ -25,8 +26,7 @@ KEY = [Col("community_name", "医共体"), Col("package", "打包额", M), Col("
 CHART_W, CHART_H = 640, 300
 
 
-CATEGORY_ZH = {"lead_hospital": "牵头医院", "county_hospital": "其他县级医院", "private": "社会办医疗机构",
-               "township_center": "乡镇卫生院", "village_clinic": "村卫生室"}  # tier order of seed 004
+CATEGORY_ZH = {c: zh for c, zh in ALL_CATEGORY_ZH.items() if c != EXTERNAL}  # tier order of seed 004
 
 
 def write_overview(sheet: Sheet, results: Mapping[str, pd.DataFrame], ctx: ReportContext,

@@ -27,12 +27,13 @@ from pathlib import Path
 import pandas as pd
 
 from settlement.problems import SEVERITY_ZH, problems_frame
-from settlement.reconcile.lines import FUNDS, POOL_ZH, fund_zh
+from settlement.reconcile.lines import FUNDS, fund_zh
 from settlement.report.audit import assessment_sheet, audit_sheet, fees_sheet
 from settlement.report.context import ReportContext
 from settlement.report.layout import Col, Sheet, Styles, new_workbook, put_text
 from settlement.report.overview import write_overview
 from settlement.report.params_sheet import params_frame
+from settlement.vocabulary import POOL_ZH
 
 M, T, W = "money", "text", "wrap"
 
@@ -162,20 +163,33 @@ def _table(book, st, ctx: ReportContext, name: str, frame: pd.DataFrame, cols: l
 
 INDICATORS = [Col("scope_zh", "范围"), Col("label_zh", "指标"), Col("numerator_n", "分子", "int"),
               Col("numerator_y", "分子（元）", M), Col("denominator_n", "分母", "int"),
-              Col("denominator_y", "分母（元）", M), Col("value", "指标值", "pct"),
-              Col("target", "目标值", "pct"), Col("direction_zh", "目标方向"),
+              Col("denominator_y", "分母（元）", M), Col("value_pct", "指标值（%）", "pct"),
+              Col("value_num", "指标值（数值）", "float"), Col("value_yuan", "指标值（元）", M),
+              Col("target_pct", "目标值（%）", "pct"), Col("target_num", "目标值（数值/元）", "float"),
+              Col("direction_zh", "目标方向"),
               Col("met", "是否达标", "bool")]
 
 
 def _indicators(frame: pd.DataFrame, ctx: ReportContext) -> pd.DataFrame:
-    """Counts as integers, money (counted in 分) as yuan, scopes in Chinese (全县 / 医共体名)."""
+    """Counts as integers, money (counted in 分) as yuan, scopes in Chinese (全县 / 医共体名);
+    the value in % for shares and rates, in yuan for 次均费用 (exact fen), else as a number
+    (per thousand insured, days)."""
+    from settlement.stages.indicators import MONEY_PER_CASE, SCALE
+
     if frame.empty:
         return frame
     counted = frame.get("counted", pd.Series("", index=frame.index)).astype(str)
     money = counted.eq("分")
     num, den = frame["numerator"].astype("float64"), frame["denominator"].astype("float64")
     scope = frame["scope"].astype(str)
+    code = frame["indicator"].astype(str)
+    yuan = code.isin(MONEY_PER_CASE)  # exact fen per case or visit
+    ratio = ~yuan & ~code.isin(SCALE) & ~counted.isin(["天/人次"])  # shares and rates: in %
+    value, target = frame["value"].astype("float64"), frame["target"].astype("float64")
     return frame.assign(
+        value_pct=value.where(ratio), value_num=value.where(~ratio & ~yuan),
+        value_yuan=value.round().astype("Int64").where(yuan),
+        target_pct=target.where(ratio), target_num=target.where(~ratio),
         scope_zh=[("全县" if s == "county" else ctx.community_name(s)) for s in scope],
         numerator_n=num.round().astype("Int64").where(~money), denominator_n=den.round().astype("Int64").where(~money),
         numerator_y=num.round().astype("Int64").where(money), denominator_y=den.round().astype("Int64").where(money),

@@ -12,6 +12,9 @@ claims and enrollees, never the unit structure (2 communities, 5 county hospital
 township centres, 200 village clinics, 16 external hospitals). Scale 10 is a city-sized
 benchmark (~900,000 cases, ~15 million claims).
 
+A pooling region of many counties of different sizes (统筹区, ``settlement sample --counties N``)
+is :func:`settlement.sample.region.generate_region`; it reuses these steps county by county.
+
 The data is calibrated so that GT01 spends ≈ 96 % of its package (surplus, 结余) and GT02
 ≈ 103 % (overrun, 超支); see :mod:`calibrate`. The same seed gives byte-identical files.
 

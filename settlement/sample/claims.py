@@ -70,7 +70,7 @@ def build_claims(seed: int, county: County, enrollees: Enrollees, scale: float) 
     rng = stream(seed, "claims")
     n = round(CLAIMS_AT_SCALE_1 * scale)
     per_type = split_counts(n, np.array(TYPE_SHARE))
-    weights = county.insured * np.array(UTILISATION)
+    weights = county.insured * np.resize(np.array(UTILISATION), len(county.insured))  # repeats past 2
     community_g = np.repeat(np.arange(len(weights)), split_counts(int(per_type[0]), weights))
     enrollee_person = [enrollees.person[enrollees.community == c]
                        for c in range(len(county.community_ids))]

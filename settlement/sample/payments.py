@@ -6,9 +6,13 @@ Prepayments, in whole yuan:
   inpatients: Σ fund_paid of its cases discharged that month × a unit rate U(0.90, 0.95).
   A unit whose cases drew 1,000,000.00 元 of fund in March at rate 0.92 got 920,000.00 元
   for period ``2025-03``;
-* ``public_health`` — quarterly (``2025Q1``..``2025Q4``) to each unit earning work points:
-  ¼ × its expected share of the pool (residents × 99 元 × 95 %, by work points × quality)
-  × U(0.80, 1.02), so year-end clearing goes both ways;
+* ``public_health`` — quarterly (``2025Q1``..``2025Q4``), the basic pool as the quarterly
+  prepayment plan (季度预拨方案) of the sample config's ``public_health.plan_*`` rule makes it:
+  the engine's own plan (:func:`settlement.stages.public_health.settle_public_health`, so there
+  is one implementation of the rule), on the generated work points. With ``plan_rule:
+  by_assessed_work_points`` and no work points of 2024, Q1 is equal within each tier and Q2–Q4
+  follow the quarter before; the year's allocation (by the four quarters' own assessments)
+  differs from the sum, so year-end clearing goes both ways;
 * ``package`` — two advances of the package to each community (年初预付周转金):
   ``2025-01`` one twelfth of the package (to 10,000 元) and ``2025-07`` half that;
 * ``chronic`` — quarterly to each community: ¼ × 90 % of the in-enrolment fund spend of its
@@ -22,15 +26,15 @@ Overrun adjustments: two approved reasons for GT02, the overrun community — a 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from .cases import Cases
 from .chronic import Enrollees
 from .claims import Claims
 from .common import YEAR, Table, ids, month_index, stream, whole_yuan
 from .county import County
+from .scores import public_health_workpoints_table
 
-PUBLIC_HEALTH_FEN_PER_RESIDENT = 9_900
-PUBLIC_HEALTH_DISTRIBUTED = 0.95
 CHRONIC_PREPAID = 0.90
 OVERRUN_REASONS = (  # (community position, reason, share of package, document)
     (1, "policy_change", 0.009, "示医保发〔2025〕12号"),
@@ -45,7 +49,7 @@ def prepayments_table(seed: int, county: County, enrollees: Enrollees, cases: Ca
     rows: list[tuple[str, str, str, int]] = []
     rows += _dip(rng, county, cases)
     rows += _package(county)
-    rows += _public_health(rng, county, wp_rows, wp_points, wp_quality)
+    rows += _public_health(seed, county, wp_rows, wp_points, wp_quality)
     rows += _chronic(county, enrollees, cases, claims)
     payee, fund, period, amount = (list(col) for col in zip(*rows))
     return (Table("prepayments")
@@ -78,14 +82,40 @@ def _package(county: County) -> list[tuple]:
     return [row for row in rows if row[3] > 0]
 
 
-def _public_health(rng: np.random.Generator, county: County, wp_rows: np.ndarray,
-                   wp_points: np.ndarray, wp_quality: np.ndarray) -> list[tuple]:
-    pool = county.residents.sum() * PUBLIC_HEALTH_FEN_PER_RESIDENT * PUBLIC_HEALTH_DISTRIBUTED
-    weight = (wp_points * wp_quality / 100.0).sum(axis=1)
-    expected = pool * weight / weight.sum()
-    quarterly = whole_yuan(np.round(expected / 4 * rng.uniform(0.80, 1.02, len(wp_rows))))
-    return [(county.unit_id[row], "public_health", f"{YEAR}Q{q}", int(quarterly[j]))
-            for j, row in enumerate(wp_rows) for q in range(1, 5) if quarterly[j] > 0]
+def _public_health(seed: int, county: County, wp_rows: np.ndarray, wp_points: np.ndarray,
+                   wp_quality: np.ndarray) -> list[tuple]:
+    """The basic pool's quarterly plan per unit (fen), in unit row then quarter order."""
+    from settlement.config import load_config, resolve
+    from settlement.init_folder import SAMPLE_CONFIG
+    from settlement.stages.public_health import settle_public_health
+
+    params = resolve(load_config(SAMPLE_CONFIG), YEAR).params.public_health
+    units = _units_frame(county)
+    plan = settle_public_health(
+        communities=pd.DataFrame({"community_id": pd.array(county.community_ids, dtype="string"),
+                                  "resident_population": county.residents.astype(np.int64)}),
+        units=units, workpoints=_workpoints_frame(seed, county, wp_rows, wp_points, wp_quality),
+        prepayments=None, params=params, year=YEAR).plan
+    basic = plan[(plan["pool"] == "basic") & (plan["planned"] > 0)]
+    row_of = {u: i for i, u in enumerate(county.unit_id)}
+    rows = sorted(zip(basic["unit_id"].astype(str), basic["quarter"].astype(str), basic["planned"]),
+                  key=lambda r: (row_of[r[0]], r[1]))
+    return [(unit_id, "public_health", quarter, int(fen)) for unit_id, quarter, fen in rows]
+
+
+def _units_frame(county: County) -> pd.DataFrame:
+    return pd.DataFrame({"unit_id": pd.array(county.unit_id, dtype="string"),
+                         "community_id": pd.array(county.community, dtype="string"),
+                         "category": pd.array(county.category, dtype="string")})
+
+
+def _workpoints_frame(seed: int, county: County, rows: np.ndarray, points: np.ndarray,
+                      quality: np.ndarray) -> pd.DataFrame:
+    """public_health_workpoints as the loader reads it back (the same values, both pools)."""
+    table = public_health_workpoints_table(county, rows, points, quality, seed)
+    return pd.DataFrame({name: (pd.array(values, dtype="string") if table.kinds[name] == "id"
+                                else np.asarray(values, dtype=np.float64))
+                         for name, values in table.columns.items()})
 
 
 def enrolled_spend_fen(enrollees: Enrollees, code: np.ndarray, date: np.ndarray,
@@ -104,9 +134,10 @@ def _chronic(county: County, enrollees: Enrollees, cases: Cases, claims: Claims)
     if len(enrollees.code) == 0:
         return []
     keep = ~cases.childbirth
-    spend = (enrolled_spend_fen(enrollees, claims.code, claims.date, claims.fund_fen)
+    n_comm = len(county.community_ids)
+    spend = (enrolled_spend_fen(enrollees, claims.code, claims.date, claims.fund_fen, n_comm)
              + enrolled_spend_fen(enrollees, cases.code[keep], cases.discharge[keep],
-                                  cases.fund_fen[keep]))
+                                  cases.fund_fen[keep], n_comm))
     quarterly = whole_yuan(np.round(spend * CHRONIC_PREPAID / 4))
     return [(cid, "chronic", f"{YEAR}Q{q}", int(quarterly[c]))
             for c, cid in enumerate(county.community_ids) for q in range(1, 5)]

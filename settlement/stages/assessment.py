@@ -83,16 +83,15 @@ def _one(cid: str, given, rubric, mode: str, weight: Decimal | None,
     text = [f"考核得分表 {inp if has_input else '（无）'}"]
     if rub is not None:
         text.append(f"指标评分 {points} ÷ {most} × 100 = {rub}")
-    source, score = "input", inp
-    if mode == "rubric" and rub is not None:
-        source, score = "rubric", rub
-    elif mode == "blend" and rub is not None and inp is not None:
-        source, score = "blend", _q((1 - weight) * inp + weight * rub)
-        text.append(f"加权 (1 − {weight}) × {inp} + {weight} × {rub} = {score}")
-    elif mode != "input":
+    source, found = mode, COMMUNITY_SCORES[mode](inp, rub, weight)
+    if found is None:
         problems.append(Problem("assessment.rubric_missing", "warning", "indicators",
                                 f"医共体 {cid} 缺少指标评分或考核得分，考核得分按得分表计",
                                 f"community {cid}: rubric or input score missing", value=cid))
+        source, found = "input", (inp, "")
+    score, working = found
+    if working:
+        text.append(working)
     text.append(f"用于结余留用的考核得分 {score if score is not None else '（无）'}")
     return {"community_id": cid, "input_score": float(inp) if inp is not None else float("nan"),
             "rubric_points": float(points) if points is not None else float("nan"),
@@ -101,6 +100,26 @@ def _one(cid: str, given, rubric, mode: str, weight: Decimal | None,
             "rubric_weight": float(weight) if weight is not None else float("nan"),
             "score": float(score) if score is not None else float("nan"), "source": source,
             "explanation": "；".join(text)}
+
+
+def _input_score(inp: Decimal | None, rub: Decimal | None, weight) -> tuple[Decimal | None, str]:
+    return inp, ""
+
+
+def _rubric_score(inp: Decimal | None, rub: Decimal | None, weight) -> tuple[Decimal, str] | None:
+    return (rub, "") if rub is not None else None
+
+
+def _blend_score(inp: Decimal | None, rub: Decimal | None, weight) -> tuple[Decimal, str] | None:
+    if rub is None or inp is None:
+        return None
+    score = _q((1 - weight) * inp + weight * rub)
+    return score, f"加权 (1 − {weight}) × {inp} + {weight} × {rub} = {score}"
+
+
+#: ``assessment.community_score`` → (score, working) from the input score, the rubric score and
+#: the weight; None when the mode's scores are missing (the input score is used, with a warning)
+COMMUNITY_SCORES = {"input": _input_score, "rubric": _rubric_score, "blend": _blend_score}
 
 
 def apply_dual_targets(community: pd.DataFrame, indicators: pd.DataFrame,

@@ -42,6 +42,9 @@ from settlement.money import fen_of
 from settlement.params import ReimbursementParams
 from settlement.problems import Problem
 from settlement.dip.codes import lookup
+from settlement.scan import Engine, resolve
+from settlement.scan.frames import DEFAULTS, columns_of
+from settlement.vocabulary import is_member
 
 #: rule code → Chinese label (the order of the listing)
 RULES = {
@@ -118,7 +121,7 @@ def _units(units: pd.DataFrame, policy: Policy) -> dict[str, np.ndarray]:
     """Per unit position (+ a sink for unknown units, −1): everything a row needs of its unit,
     so each row attribute is one take — base ratio, cut scope, deductible, rank, community."""
     community = units["community_id"].astype("string")
-    member = (community.notna() & (units["category"].astype("string") != "external")).to_numpy()
+    member = is_member(units).to_numpy(bool)
     scope = _codes(units["scope"], policy.scopes)
     level = _codes(units["level"], policy.levels)
     sink = lambda a, v: np.append(np.asarray(a), v)  # noqa: E731
@@ -280,20 +283,30 @@ def empty_audit() -> pd.DataFrame:
     return _typed(frame)
 
 
-def audit_claims(inpatient_cases: pd.DataFrame, outpatient_claims: pd.DataFrame,
-                 units: pd.DataFrame, params: ReimbursementParams) -> AuditResult:
-    """The audit of both claim tables (nothing audited when no ratio table is configured)."""
+def audit_claims(inpatient_cases, outpatient_claims, units: pd.DataFrame,
+                 params: ReimbursementParams, *, engine: Engine | str | None = None) -> AuditResult:
+    """The audit of both claim tables (nothing audited when no ratio table is configured).
+
+    The tables (frames or Parquet paths) are read batch by batch through the scan engine
+    (:meth:`~settlement.scan.Engine.batches`) and each batch is audited by the numpy rules
+    above: the rules are per claim, so the listing is the same as one pass over the whole
+    table, and memory is bounded by the batch."""
     from settlement.stages.audit_table import audit_totals, check_table
 
     if params.ratios is None:  # not configured: nothing audited (``audited`` stays empty)
         return AuditResult(empty_audit(), audit_totals(empty_audit()), {}, [])
+    engine = resolve(engine)
     policy = Policy.of(params)
     unit_at = _units(units, policy)
     listings, audited = [], {}
-    for kind, frame in (("inpatient", inpatient_cases), ("outpatient", outpatient_claims)):
-        listing, audited[kind] = audit_kind(frame, kind, units, policy, unit_at)
-        listings.append(listing)
-    claims = pd.concat(listings, ignore_index=True)
+    for kind, table in (("inpatient", inpatient_cases), ("outpatient", outpatient_claims)):
+        audited[kind] = 0
+        for batch in engine.batches(table, _audit_columns(table, kind, policy)):
+            listing, n = audit_kind(batch, kind, units, policy, unit_at)
+            audited[kind] += n
+            if len(listing):
+                listings.append(listing)
+    claims = pd.concat(listings, ignore_index=True) if listings else empty_audit()
     problems = check_table(params).problems
     if len(claims):
         problems.append(Problem(
@@ -303,6 +316,15 @@ def audit_claims(inpatient_cases: pd.DataFrame, outpatient_claims: pd.DataFrame,
             f"少支付 {_yuan(-claims['difference'].clip(upper=0).sum())}（见 claims_audit）",
             f"{claims['claim_id'].nunique()} claims break a reimbursement rule"))
     return AuditResult(claims, audit_totals(claims), audited, problems)
+
+
+def _audit_columns(table, kind: str, policy: Policy) -> list[str]:
+    """The columns the audit reads of a table (the ones it has; optional ones default)."""
+    wanted = [KINDS[kind][1], "unit_id", "community_id", "fund_paid", "policy_cost", "deductible",
+              "reimbursement_ratio", "referral", *(["referral_from_unit_id"] if kind == "inpatient"
+                                                   else []), *policy.exemptions]
+    present = columns_of(table)
+    return list(dict.fromkeys(c for c in wanted if c in present or c in DEFAULTS))
 
 
 def _yuan(fen) -> str:

@@ -70,14 +70,14 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from settlement.allocate import allocate
 from settlement.money import fen_of, yuan_display
 from settlement.params import ChronicParams
 from settlement.problems import Problem
 from settlement.rules import corridor_share, describe_rule, score_coefficient_exact
+from settlement.scan import Engine, resolve
+from settlement.scan.pandas_cohort import SOURCES, SPEND_LINES, cohort_rows  # noqa: F401 (re-exported)
 from settlement.wording import plain_number  # 88, not 88.0000 (H7, issue 12)
 
 SETTLEMENT_COLUMNS = ["community_id", "enrollees", "person_months", "budget", "spend", "balance",
@@ -86,8 +86,6 @@ SETTLEMENT_COLUMNS = ["community_id", "enrollees", "person_months", "budget", "s
 UNIT_COLUMNS = ["community_id", "unit_id", "enrollees", "person_months", "quality_score",
                 "quality_coefficient", "weight", "surplus_share", "overrun_share", "net",
                 "explanation"]
-SPEND_LINES = ("dip", "external", "outpatient")
-SOURCES = ("inpatient_cases", "outpatient_claims")
 STATUS_ZH = {"enrolled": "纳入", "excluded_condition": "含排除病种，不纳入",
              "no_configured_disease": "无包干病种，不纳入", "outside_year": "纳入期不在结算年度"}
 
@@ -239,92 +237,17 @@ def _div_half_up(numerator: int, denominator: int) -> int:
 
 
 # ---------------------------------------------------------------- spend
-def cohort_rows(person_id: pd.Series, dates: pd.Series, cohort: pd.DataFrame) -> pd.DataFrame:
-    """Rows of a claims table dated inside an enrolment period of their person.
-
-    Returns ``row`` (position in the claims table) and ``period`` (position in ``cohort``).
-    The person ids are probed once into the cohort's distinct persons (an Arrow hash lookup,
-    no merge of the whole table); only the matching rows are joined to their periods, on an
-    integer key. A person with two periods joins both, and the date keeps at most one of them
-    (the validation rejects overlapping periods; :func:`_spend_warnings` catches the rest)::
-
-        claims person [P1, P9, P1]  dates [03-01, 03-01, 11-30]
-        cohort person [P1]          period [01-01 … 06-30]
-        probe → [0, −1, 0]; join rows 0, 2; dates keep row 0 → row [0], period [0]
-    """
-    persons = pd.unique(cohort["person_id"].astype("string"))
-    found = pc.index_in(_arrow(person_id), value_set=_arrow(pd.Series(persons)))
-    key = pc.fill_null(found, -1).to_numpy(zero_copy_only=False)
-    rows = np.flatnonzero(key >= 0)
-    period_key = pd.Index(persons).get_indexer(cohort["person_id"].astype("string"))
-    joined = pd.DataFrame({"row": rows, "key": key[rows]}).merge(
-        pd.DataFrame({"key": period_key, "period": np.arange(len(cohort))}), on="key")
-    date = dates.to_numpy()[joined["row"].to_numpy()]
-    period = joined["period"].to_numpy()
-    inside = ((date >= cohort["period_start"].to_numpy()[period])
-              & (date <= cohort["period_end"].to_numpy()[period]))
-    return joined.loc[inside, ["row", "period"]].reset_index(drop=True)
-
-
-def _arrow(values: pd.Series) -> pa.Array:
-    """A text column as one Arrow large_string array (no copy when it is Arrow already)."""
-    arr = pa.array(values.astype("string").array)
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    return arr.cast(pa.large_string())
-
-
-def cohort_spend(enrolled: pd.DataFrame, inpatient_cases: pd.DataFrame,
-                 outpatient_claims: pd.DataFrame, units: pd.DataFrame,
-                 dip_cases: pd.DataFrame | None = None) -> pd.DataFrame:
+def cohort_spend(enrolled: pd.DataFrame, inpatient_cases, outpatient_claims, units: pd.DataFrame,
+                 dip_cases: pd.DataFrame | None = None, *,
+                 engine: Engine | str | None = None) -> pd.DataFrame:
     """Items of spend: source, row (position in its table), item_id, person_id, community_id
-    (the enrolee's), claim_community_id, line (dip/external/outpatient), date, amount (fen)."""
-    cohort = enrolled[["person_id", "community_id", "period_start", "period_end"]].reset_index(drop=True)
-    community = cohort["community_id"].astype("string")
-    is_member = units["community_id"].notna() & (units["category"] != "external")
-    member_units = units.loc[is_member, "unit_id"]
+    (the enrolee's), claim_community_id, line (dip/external/outpatient), date, amount (fen).
 
-    cases = inpatient_cases[["case_id", "person_id", "community_id", "unit_id", "discharge_date",
-                             "fund_paid", "childbirth"]].reset_index(drop=True)
-    cases = cases.loc[~cases["childbirth"].fillna(False).astype(bool).to_numpy()]
-    hit = cohort_rows(cases["person_id"], cases["discharge_date"], cohort)
-    picked = cases.iloc[hit["row"].to_numpy()]
-    member = picked["unit_id"].isin(member_units).to_numpy()
-    amount = picked["fund_paid"].to_numpy(dtype="int64").copy()
-    if dip_cases is not None:
-        due = dip_cases.set_index(dip_cases["case_id"].astype("string"))["fund_due"]
-        amount[member] = picked["case_id"][member].map(due).fillna(0).to_numpy(dtype="int64")
-    inpatient = _items("inpatient_cases", picked, picked.index.to_numpy(), "case_id",
-                       "discharge_date", community.iloc[hit["period"]],
-                       np.where(member, "dip", "external"), amount)
-
-    claims = outpatient_claims[["claim_id", "person_id", "community_id", "service_date", "fund_paid"]]
-    hit = cohort_rows(claims["person_id"], claims["service_date"], cohort)
-    picked = claims.iloc[hit["row"].to_numpy()]
-    outpatient = _items("outpatient_claims", picked, hit["row"].to_numpy(), "claim_id",
-                        "service_date", community.iloc[hit["period"]], "outpatient",
-                        picked["fund_paid"].to_numpy(dtype="int64"))
-    return pd.concat([inpatient, outpatient], ignore_index=True)
-
-
-def _items(source: str, picked: pd.DataFrame, rows: np.ndarray, id_column: str,
-           date_column: str, community: pd.Series, line: np.ndarray | str,
-           amount: np.ndarray) -> pd.DataFrame:
-    """The item frame; text stays in Arrow (``.array``), repeated labels are categoricals."""
-    def text(values: pd.Series):
-        return values.astype("string").array
-
-    n = len(picked)
-    labels = (pd.Categorical.from_codes(np.full(n, SPEND_LINES.index(line), dtype="int8"),
-                                        list(SPEND_LINES))
-              if isinstance(line, str) else pd.Categorical(line, categories=list(SPEND_LINES)))
-    return pd.DataFrame({
-        "source": pd.Categorical.from_codes(np.full(n, SOURCES.index(source), dtype="int8"),
-                                            list(SOURCES)),
-        "row": rows.astype("int64"), "item_id": text(picked[id_column]),
-        "person_id": text(picked["person_id"]), "community_id": text(community),
-        "claim_community_id": text(picked["community_id"]), "line": labels,
-        "date": picked[date_column].to_numpy(), "amount": amount.astype("int64")})
+    A scan over the big tables (frames or Parquet paths): the engine's
+    :meth:`~settlement.scan.Engine.cohort_items` (pandas reference:
+    :mod:`settlement.scan.pandas_cohort`)."""
+    return resolve(engine).cohort_items(enrolled, inpatient_cases, outpatient_claims, units,
+                                        dip_cases)
 
 
 # ---------------------------------------------------------------- the stage
@@ -333,10 +256,12 @@ def settle_chronic(*, enrollees: pd.DataFrame | None, inpatient_cases: pd.DataFr
                    performance_scores: pd.DataFrame, params: ChronicParams, year: int,
                    communities: pd.DataFrame | None = None,
                    dip_cases: pd.DataFrame | None = None,
-                   standard_segments: list[tuple] | None = None) -> ChronicResult:
+                   standard_segments: list[tuple] | None = None,
+                   engine: Engine | str | None = None) -> ChronicResult:
     """Chronic capitation of ``year``: enrolment → budget, spend → corridor → managing units.
 
     ``standard_segments``: see :func:`priced_units` (standards changing inside the year).
+    ``engine``: the scan engine of the cohort spend (None: the default engine).
     """
     problems: list[Problem] = []
     ids = [] if communities is None else communities["community_id"].astype("string").tolist()
@@ -348,7 +273,8 @@ def settle_chronic(*, enrollees: pd.DataFrame | None, inpatient_cases: pd.DataFr
         return _empty(ids, params.carve_out, problems)
     roster = enrolment(enrollees, params, year)
     enrolled = roster[roster["status"] == "enrolled"]
-    items = cohort_spend(enrolled, inpatient_cases, outpatient_claims, units, dip_cases)
+    items = cohort_spend(enrolled, inpatient_cases, outpatient_claims, units, dip_cases,
+                         engine=engine)
     problems += _spend_warnings(items, dip_cases)
     ids = sorted(set(ids) | set(enrolled["community_id"]))
     priced = priced_units(roster, params, year, standard_segments)

@@ -35,8 +35,9 @@ at the sharing rate, ``mode: first_dollar``, ``cap_share`` = the performance pay
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable
 from decimal import Decimal
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -45,6 +46,7 @@ from settlement.params import CorridorParams
 from settlement.problems import Problem
 from settlement.rules import (corridor_share, describe_corridor_share, describe_rule,
                               percent_of, rate_text, score_coefficient_exact)
+from settlement.stage import bracketed, uncited
 from settlement.stages.expenditure import EXPENDITURE_COLUMNS, LINE_LABELS
 
 SETTLEMENT_COLUMNS = [  # CONTRACT.md community_settlement (+ the DIP rounding line), then the working
@@ -61,29 +63,33 @@ WORKING_COLUMNS = [
 ]
 
 
+class CorridorResult(NamedTuple):
+    table: pd.DataFrame  # community_settlement
+    problems: list[Problem]
+
+
 def settle_corridor(
     packages: pd.DataFrame,
     expenditure: pd.DataFrame,
     performance_scores: pd.DataFrame,
     params: CorridorParams,
     overrun_adjustments: pd.DataFrame | None = None,
-    references: Mapping[str, str] | None = None,
-    problems: list[Problem] | None = None,
-) -> pd.DataFrame:
+    cite: Callable[[str], str] = uncited,
+) -> CorridorResult:
     """The ``community_settlement`` table: package, expenditure lines, corridor result (fen).
 
     ``packages`` from :func:`settle_packages`, ``expenditure`` from :func:`scan_expenditure`.
     Anomalies (missing community score, reserve exceeded, approved overrun above the overrun)
-    are appended to ``problems`` when given.
+    are returned as problems; ``cite(path)`` gives the documents quoted in the explanations.
     """
-    problems = [] if problems is None else problems
+    problems: list[Problem] = []
     frame = packages.merge(expenditure, on="community_id", how="left", validate="one_to_one")
     lines = [c for c in EXPENDITURE_COLUMNS if c != "community_id"]
     frame[lines] = frame[lines].fillna(0).astype("int64")
     scores = _community_scores(performance_scores)
     approved = _approved(overrun_adjustments)
     rows = [_settle_one(row, scores.get(str(row.community_id)), approved.get(str(row.community_id), 0),
-                        params, references or {}, problems)
+                        params, cite, problems)
             for row in frame.itertuples(index=False)]  # a handful of communities
     result = pd.DataFrame(rows, index=frame.index)
     out = pd.concat([frame, result], axis=1)
@@ -95,11 +101,11 @@ def settle_corridor(
     out[money] = out[money].astype("int64")
     out[["community_score", "community_coefficient"]] = out[
         ["community_score", "community_coefficient"]].astype("float64")
-    return out.reset_index(drop=True)
+    return CorridorResult(out.reset_index(drop=True), problems)
 
 
 def _settle_one(row, score: float | None, approved_claimed: int, params: CorridorParams,
-                refs: Mapping[str, str], problems: list[Problem]) -> dict:
+                cite: Callable[[str], str], problems: list[Problem]) -> dict:
     cid, package = str(row.community_id), int(row.package)
     balance = package - int(row.expenditure)
     coefficient = (Decimal(0) if score is None
@@ -116,9 +122,9 @@ def _settle_one(row, score: float | None, approved_claimed: int, params: Corrido
             _problem(problems, "corridor.score_missing", "error", cid,
                      f"医共体 {cid} 缺少考核得分，结余留用无法按考核系数计算（暂按系数 0）",
                      f"community {cid} has no assessment score")
-        text = _surplus(out, balance, package, coefficient, params, refs)
+        text = _surplus(out, balance, package, coefficient, params, cite)
     elif balance < 0:
-        text = _overrun(out, -balance, package, int(row.reserve), approved_claimed, params, refs,
+        text = _overrun(out, -balance, package, int(row.reserve), approved_claimed, params, cite,
                         cid, problems)
     else:
         text = "收支平衡，无结余无超支"
@@ -127,7 +133,7 @@ def _settle_one(row, score: float | None, approved_claimed: int, params: Corrido
 
 
 def _surplus(out: dict, surplus: int, package: int, coefficient: Decimal,
-             params: CorridorParams, refs: Mapping[str, str]) -> str:
+             params: CorridorParams, cite: Callable[[str], str]) -> str:
     cs = corridor_share(surplus, package, params.surplus, coefficient)
     scaled = mul_fen(cs.banded, coefficient)
     out.update(surplus=surplus, surplus_banded=cs.banded, surplus_retained=cs.shared,
@@ -136,13 +142,13 @@ def _surplus(out: dict, surplus: int, package: int, coefficient: Decimal,
                surplus_returned_by_score=cs.banded - scaled,
                surplus_returned_by_cap=scaled - cs.shared)
     rule = describe_rule(params.community_score_rule)
-    return (f"结余 {describe_corridor_share(cs, package, '留用')}{_ref(refs, 'corridor.surplus')}；"
-            f"考核系数 {coefficient}（{rule}）{_ref(refs, 'corridor.community_score_rule')}；"
+    return (f"结余 {describe_corridor_share(cs, package, '留用')}{bracketed(cite, 'corridor.surplus')}；"
+            f"考核系数 {coefficient}（{rule}）{bracketed(cite, 'corridor.community_score_rule')}；"
             f"结余留用 {yuan_display(cs.shared)}，返还基金 {yuan_display(surplus - cs.shared)}")
 
 
 def _overrun(out: dict, overrun: int, package: int, reserve: int, approved_claimed: int,
-             params: CorridorParams, refs: Mapping[str, str], cid: str,
+             params: CorridorParams, cite: Callable[[str], str], cid: str,
              problems: list[Problem]) -> str:
     approved = min(approved_claimed, overrun)
     if approved_claimed > overrun:
@@ -162,16 +168,16 @@ def _overrun(out: dict, overrun: int, package: int, reserve: int, approved_claim
     if approved:
         parts.append(f"认定合理超支 {yuan_display(approved)} × {rate_text(params.approved_overrun_fund_rate)}"
                      f" = {yuan_display(approved_fund)} 由基金分担"
-                     f"{_ref(refs, 'corridor.approved_overrun_fund_rate')}")
+                     f"{bracketed(cite, 'corridor.approved_overrun_fund_rate')}")
     parts.append(f"其余超支 {describe_corridor_share(cs, package, '基金分担')}"
-                 f"{_ref(refs, 'corridor.overrun')}")
+                 f"{bracketed(cite, 'corridor.overrun')}")
     if wanted != fund:
         _problem(problems, "corridor.reserve_exceeded", "warning", cid,
                  f"医共体 {cid} 基金应分担 {yuan_display(wanted)} 超过风险金 {yuan_display(reserve)}，"
                  f"超出 {yuan_display(wanted - fund)} 由医共体承担",
                  f"fund share of {cid} exceeds the risk reserve; excess borne by the community")
         parts.append(f"基金应分担 {yuan_display(wanted)} 超过风险金 {yuan_display(reserve)}，以风险金为限"
-                     f"{_ref(refs, 'corridor.fund_share_capped_by_reserve')}，"
+                     f"{bracketed(cite, 'corridor.fund_share_capped_by_reserve')}，"
                      f"超出 {yuan_display(wanted - fund)} 由医共体承担")
     parts.append(f"基金分担（由风险金支付）{yuan_display(fund)}，医共体自担 {yuan_display(overrun - fund)}")
     return "超支 " + yuan_display(overrun) + "：" + "；".join(parts)
@@ -198,6 +204,3 @@ def _expenditure_text(row) -> str:
 def _problem(problems: list[Problem], rule: str, severity: str, cid: str, zh: str, en: str) -> None:
     problems.append(Problem(rule, severity, "community_settlement", zh, en, value=cid))
 
-
-def _ref(refs: Mapping[str, str], path: str) -> str:
-    return f"（{refs[path]}）" if path in refs else ""

@@ -29,9 +29,10 @@ tie exactly and the allocator breaks the tie by unit id.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable
 from decimal import Decimal
 from fractions import Fraction
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -40,7 +41,9 @@ from settlement.money import yuan_display
 from settlement.params import DistributionParams, Tier
 from settlement.problems import Problem
 from settlement.rules import describe_rule, rate_text, score_coefficient_exact
+from settlement.stage import bracketed, uncited
 from settlement.stages.finite import bad_values, nonfinite_problems
+from settlement.vocabulary import member_units
 
 DISTRIBUTION_COLUMNS = [  # CONTRACT.md unit_distribution, then the working
     "unit_id", "community_id", "tier", "weight", "performance_coefficient", "surplus_share",
@@ -71,22 +74,26 @@ def unit_measures(dip_units: pd.DataFrame | None = None,
     return frame.reset_index()
 
 
+class DistributionResult(NamedTuple):
+    table: pd.DataFrame  # unit_distribution
+    problems: list[Problem]
+
+
 def distribute(
     community_settlement: pd.DataFrame,
     units: pd.DataFrame,
     performance_scores: pd.DataFrame,
     params: DistributionParams,
     measures: pd.DataFrame | None = None,
-    references: Mapping[str, str] | None = None,
-    problems: list[Problem] | None = None,
-) -> pd.DataFrame:
+    cite: Callable[[str], str] = uncited,
+) -> DistributionResult:
     """The ``unit_distribution`` table: one row per member unit of each settled community.
 
     ``measures``: from :func:`unit_measures` (needed for base measures dip_points / work_points
     and overrun_rule by_dip_fund_due). Per community, Σ surplus_share == surplus_retained and
-    Σ overrun_share == overrun_community_share, exactly.
+    Σ overrun_share == overrun_community_share, exactly. ``cite(path)``: documents quoted.
     """
-    problems = [] if problems is None else problems
+    problems: list[Problem] = []
     table = _unit_table(units, performance_scores, params, measures, problems)
     frames = []
     for row in community_settlement.itertuples(index=False):  # a handful of communities
@@ -94,10 +101,11 @@ def distribute(
         members = table.loc[table["community_id"] == cid].copy()
         members["surplus_share"], members["tier_pool_surplus"], surplus_text = _split(
             int(row.surplus_retained), members, params, "结余留用", problems, cid)
-        members["overrun_share"], members["tier_pool_overrun"], overrun_text = _split_overrun(
-            int(row.overrun_community_share), members, params, problems, cid)
+        members["overrun_share"], members["tier_pool_overrun"], overrun_text = OVERRUN_RULES[
+            params.overrun_rule].split(int(row.overrun_community_share), members, params,
+                                       problems, cid)
         members["explanation"] = _explain(members, surplus_text, overrun_text, params,
-                                          references or {})
+                                          bracketed(cite, "distribution.tiers"))
         frames.append(members)
     out = pd.concat(frames, ignore_index=True) if frames else table.iloc[0:0].assign(
         surplus_share=0, overrun_share=0, tier_pool_surplus=0, tier_pool_overrun=0, explanation="")
@@ -108,13 +116,13 @@ def distribute(
     for col in ("unit_id", "community_id", "tier", "unit_name", "category", "tier_label",
                 "base_measure", "explanation"):
         out[col] = out[col].astype("string")
-    return out[DISTRIBUTION_COLUMNS]
+    return DistributionResult(out[DISTRIBUTION_COLUMNS], problems)
 
 
 def _unit_table(units: pd.DataFrame, scores: pd.DataFrame, params: DistributionParams,
                 measures: pd.DataFrame | None, problems: list[Problem]) -> pd.DataFrame:
     """Member units with tier, base value, score, coefficient and exact weight."""
-    member = units.loc[units["community_id"].notna() & (units["category"] != "external")]
+    member = member_units(units)
     t = pd.DataFrame({"unit_id": member["unit_id"].astype(str).to_numpy(),
                       "unit_name": member["unit_name"].astype(str).to_numpy(),
                       "community_id": member["community_id"].astype(str).to_numpy(),
@@ -187,8 +195,7 @@ def _measure(t: pd.DataFrame, measures: pd.DataFrame | None, name: str) -> pd.Se
 def _check_measures(t: pd.DataFrame, measures: pd.DataFrame | None, params: DistributionParams,
                     problems: list[Problem]) -> None:
     needed = set(t.loc[t["tier"] != EXCLUDED, "base_measure"]) - {"service_population"}
-    if params.overrun_rule == "by_dip_fund_due":
-        needed.add("dip_fund_due")
+    needed |= set(OVERRUN_RULES[params.overrun_rule].measures)
     for name in sorted(needed):
         if measures is None or name not in measures:
             problems.append(Problem("distribution.measure_missing", "error", "config",
@@ -237,10 +244,17 @@ def _split(amount: int, members: pd.DataFrame, params: DistributionParams, what:
     return shares, pools, texts
 
 
-def _split_overrun(amount: int, members: pd.DataFrame, params: DistributionParams,
-                   problems: list[Problem], cid: str) -> tuple[pd.Series, pd.Series, pd.Series]:
-    if params.overrun_rule == "same_as_surplus" or amount == 0:
-        return _split(amount, members, params, "医共体自担超支", problems, cid)
+def _overrun_as_surplus(amount: int, members: pd.DataFrame, params: DistributionParams,
+                        problems: list[Problem], cid: str) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """The overrun the community bears, split as its surplus would be (tier pools, weights)."""
+    return _split(amount, members, params, "医共体自担超支", problems, cid)
+
+
+def _overrun_by_dip_fund_due(amount: int, members: pd.DataFrame, params: DistributionParams,
+                             problems: list[Problem], cid: str) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """The overrun the community bears, among all distributing units by their DIP fund due."""
+    if amount == 0:
+        return _overrun_as_surplus(amount, members, params, problems, cid)
     shares = pd.Series(0, index=members.index, dtype="int64")
     pools = pd.Series(0, index=members.index, dtype="int64")
     texts = pd.Series("", index=members.index, dtype="object")
@@ -260,6 +274,18 @@ def _split_overrun(amount: int, members: pd.DataFrame, params: DistributionParam
     return shares, pools, texts
 
 
+class OverrunRule(NamedTuple):
+    split: Callable[..., tuple[pd.Series, pd.Series, pd.Series]]
+    measures: tuple[str, ...]  # unit measures the rule needs (:func:`unit_measures`)
+
+
+#: ``distribution.overrun_rule`` → how the overrun the community bears reaches its units
+OVERRUN_RULES: dict[str, OverrunRule] = {
+    "same_as_surplus": OverrunRule(_overrun_as_surplus, ()),
+    "by_dip_fund_due": OverrunRule(_overrun_by_dip_fund_due, ("dip_fund_due",)),
+}
+
+
 def _floors(amount: int, tiers: list[Tier]) -> pd.Series | None:
     floors = {t.tier: share_floor(amount, t.floor_share) for t in tiers
               if t.floor_share is not None}
@@ -267,9 +293,8 @@ def _floors(amount: int, tiers: list[Tier]) -> pd.Series | None:
 
 
 def _explain(members: pd.DataFrame, surplus_text: pd.Series, overrun_text: pd.Series,
-             params: DistributionParams, refs: Mapping[str, str]) -> list[str]:
+             params: DistributionParams, source: str) -> list[str]:
     rule = describe_rule(params.unit_score_rule)
-    source = f"（{refs['distribution.tiers']}）" if "distribution.tiers" in refs else ""
     out = []
     for i, r in zip(members.index, members.itertuples(index=False)):
         if r.tier == EXCLUDED:

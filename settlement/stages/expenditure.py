@@ -22,14 +22,18 @@ expenditure_outpatient 30.00, expenditure 6,230.00.
 A *member unit* is a unit with a ``community_id`` whose category is not ``external``; cases
 there are priced by DIP (``dip_cases.fund_due``); cases anywhere else are taken at what the
 fund paid (``inpatient_cases.fund_paid``).
+
+The reduction over the big tables is the scan engine's
+(:meth:`settlement.scan.Engine.expenditure_lines`, pandas or DuckDB, identical to the fen);
+this module adds the small lines (other package lines, the DIP rounding) and the totals.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-SCOPES = ("county", "city", "province", "national")
-CLAIM_TYPES = ("general", "chronic_special", "two_diseases")
+from settlement.scan import Engine, Window, resolve
+from settlement.vocabulary import CLAIM_TYPES, SCOPES, community_of_members
 
 LINE_LABELS = {
     "expenditure_dip": "医共体成员单位住院（DIP 应付）",
@@ -54,12 +58,15 @@ EXPENDITURE_COLUMNS = [
 
 def scan_expenditure(
     dip_cases: pd.DataFrame,
-    inpatient_cases: pd.DataFrame,
-    outpatient_claims: pd.DataFrame,
+    inpatient_cases,
+    outpatient_claims,
     units: pd.DataFrame,
     communities: pd.DataFrame | None = None,
     other_lines: pd.DataFrame | None = None,
     dip_units: pd.DataFrame | None = None,
+    *,
+    engine: Engine | str | None = None,
+    window: Window | None = None,
 ) -> pd.DataFrame:
     """Per-community expenditure lines (int64 fen), one row per community.
 
@@ -68,18 +75,18 @@ def scan_expenditure(
     unit settlement (unit_id, fund_due); where a member unit's fund due differs from the sum
     of its cases (point-value rounding), the difference is a named line of the unit's own
     community. ``communities``: the communities to report (zero rows included).
+    ``inpatient_cases`` / ``outpatient_claims``: frames or Parquet paths; ``engine``: the scan
+    engine (None: :func:`settlement.scan.get_engine`); ``window``: only the cases and claims
+    of a date window (the monthly views).
     """
-    members = _member_units(units)
-    in_member = dip_cases["unit_id"].isin(members.index)
-    dip = dip_cases.loc[in_member & dip_cases["community_id"].notna()]
-    parts = [
-        _sum_by(dip, "fund_due", "expenditure_dip", count="cases_dip"),
-        _external(inpatient_cases, members, units),
-        _outpatient(outpatient_claims),
-    ]
+    scanned = resolve(engine).expenditure_lines(dip_cases, inpatient_cases, outpatient_claims,
+                                                units, window=window)
+    parts = [scanned.set_index(scanned["community_id"].astype(str)).drop(columns="community_id")]
     if other_lines is not None and not other_lines.empty:
         parts.append(_sum_by(other_lines, "amount", "expenditure_other"))
     if dip_units is not None:
+        members = community_of_members(units)
+        in_member = dip_cases["unit_id"].isin(members.index).to_numpy(bool)
         parts.append(_dip_rounding(dip_units, dip_cases.loc[in_member], members))
     frame = pd.concat(parts, axis=1)
     ids = (communities["community_id"].astype(str).tolist() if communities is not None
@@ -97,52 +104,11 @@ def scan_expenditure(
     return out
 
 
-def _member_units(units: pd.DataFrame) -> pd.Series:
-    """unit_id → community_id of the member units."""
-    member = units["community_id"].notna() & (units["category"] != "external")
-    return pd.Series(units.loc[member, "community_id"].astype(str).to_numpy(),
-                     index=units.loc[member, "unit_id"].astype(str).to_numpy())
-
-
-def _sum_by(frame: pd.DataFrame, money: str, name: str, count: str | None = None) -> pd.DataFrame:
-    """Σ money (and row count) by insured community; rows without a community drop out."""
-    grouped = frame.groupby("community_id", sort=False, observed=True)[money].agg(["sum", "size"])
+def _sum_by(frame: pd.DataFrame, money: str, name: str) -> pd.DataFrame:
+    """Σ money by community (the small other-lines table); rows without a community drop out."""
+    grouped = frame.groupby("community_id", sort=False, observed=True)[money].sum()
     grouped.index = grouped.index.astype(str)
-    out = grouped[["sum"]].rename(columns={"sum": name})
-    if count:
-        out[count] = grouped["size"]
-    return out
-
-
-def _by_community_and(frame: pd.DataFrame, key: pd.Series, money: str) -> tuple[pd.DataFrame, pd.Series]:
-    """One pass: Σ money by (community, key) as a wide table, and rows per community."""
-    grouped = (frame[money].groupby([frame["community_id"], key], sort=False, observed=True)
-               .agg(["sum", "size"]))
-    if grouped.empty:
-        return pd.DataFrame(index=pd.Index([], dtype=str)), pd.Series(dtype="int64")
-    grouped.index = grouped.index.set_levels([grouped.index.levels[0].astype(str),
-                                              grouped.index.levels[1].astype(str)])
-    wide = grouped["sum"].unstack(fill_value=0)
-    return wide, grouped["size"].groupby(level=0).sum()
-
-
-def _external(cases: pd.DataFrame, members: pd.Series, units: pd.DataFrame) -> pd.DataFrame:
-    """fund_paid of cases at non-member institutions, by the institution's scope."""
-    outside = cases.loc[~cases["unit_id"].isin(members.index)]
-    scope = outside["unit_id"].map(units.set_index("unit_id")["scope"]).fillna("national")
-    wide, count = _by_community_and(outside, scope, "fund_paid")
-    table = wide.reindex(columns=list(SCOPES), fill_value=0).add_prefix("expenditure_external_")
-    table["cases_external"] = count
-    return table
-
-
-def _outpatient(claims: pd.DataFrame) -> pd.DataFrame:
-    """fund_paid of outpatient claims by claim_type (any type counts in the total)."""
-    wide, count = _by_community_and(claims, claims["claim_type"], "fund_paid")
-    out = wide.reindex(columns=list(CLAIM_TYPES), fill_value=0).add_prefix("expenditure_outpatient_")
-    out["expenditure_outpatient"] = wide.sum(axis=1)
-    out["claims_outpatient"] = count
-    return out
+    return grouped.rename(name).to_frame()
 
 
 def _dip_rounding(dip_units: pd.DataFrame, member_cases: pd.DataFrame,

@@ -23,6 +23,7 @@ import pandas as pd
 from settlement.money import yuan_display
 from settlement.params import FamilyDoctorParams
 from settlement.problems import Problem
+from settlement.vocabulary import community_of_members
 
 LINE = "family_doctor_fees"
 LABEL_ZH = "家庭医生签约服务费（医保基金支付部分）"
@@ -45,8 +46,7 @@ def settle_family_doctor(fees: pd.DataFrame | None, units: pd.DataFrame, communi
                                        else "int64") for c in UNIT_COLUMNS})
     if fees is None or fees.empty:
         return FamilyDoctorResult(None, empty, pd.Series(dtype="int64"), [])
-    member = units.loc[units["community_id"].notna() & (units["category"] != "external")]
-    community_of = dict(zip(member["unit_id"].astype(str), member["community_id"].astype(str)))
+    community_of = community_of_members(units).to_dict()
     lead_of = dict(zip(communities["community_id"].astype(str),
                        communities["lead_unit_id"].astype(str)))
     in_year = fees["period"].astype(str).str.startswith(str(year))

@@ -59,16 +59,6 @@ def nonfinite_problems(rule: str, table: str, what_zh: str, what_en: str,
     return out
 
 
-def check_scalar(value, rule: str, table: str, what_zh: str, what_en: str,
-                 limit: float = INT64_LIMIT) -> list[Problem]:
-    """An error when one computed number (point value, total, ratio) is not finite."""
-    try:
-        bad = bool(bad_values(np.array([float(value)]), limit)[0])
-    except (TypeError, ValueError, OverflowError):
-        bad = True
-    return nonfinite_problems(rule, table, what_zh, what_en, [None], [value]) if bad else []
-
-
 def _row(r) -> int | None:
     return int(r) if isinstance(r, (int, np.integer)) and not isinstance(r, bool) else None
 

@@ -50,14 +50,13 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from settlement.money import average_fen
 from settlement.params import IndicatorParams
 from settlement.problems import Problem
+from settlement.scan import Engine, Window, resolve
+from settlement.scan.pandas_indicators import BASE, COUNTY, PRIMARY  # noqa: F401 (PRIMARY re-exported)
 from settlement.stages.chronic import cohort_spend
-from settlement.dip.codes import Factorized, lookup
 from settlement.stages.indicator_measures import extra_measures
-
-PRIMARY = ("township_center", "village_clinic")
-COUNTY = "county"
 
 #: code → (label_zh, numerator measure, denominator measure, what is counted)
 DEFINITIONS: dict[str, tuple[str, str, str, str]] = {
@@ -80,7 +79,11 @@ DEFINITIONS: dict[str, tuple[str, str, str, str]] = {
     "average_length_of_stay": ("平均住院日（天）", "stay_days", "ip_all", "天/人次"),
     "fund_reimbursement_ratio": ("医保实际报销比例", "fund_all", "cost_all", "分"),
 }
-#: value = numerator ÷ denominator × SCALE + OFFSET (default 1 and 0)
+#: the indicators whose value is an amount (次均费用): exact fen per case or visit
+#: (money.average_fen, half up), as the monthly bulletin's; SCALE still turns fen into yuan for
+#: the target comparison (targets are written in yuan)
+MONEY_PER_CASE = frozenset({"inpatient_cost_per_case", "outpatient_cost_per_visit"})
+#: value = numerator ÷ denominator × SCALE + OFFSET (default 1 and 0), but MONEY_PER_CASE
 SCALE = {"inpatient_rate": 1000, "inpatient_cost_per_case": Decimal("0.01"),
          "outpatient_cost_per_visit": Decimal("0.01")}
 OFFSET = {"inpatient_cost_growth": -1}
@@ -130,22 +133,23 @@ class IndicatorResult(NamedTuple):
     problems: list[Problem]
 
 
-def measures(inpatient_cases: pd.DataFrame, outpatient_claims: pd.DataFrame, units: pd.DataFrame,
+def measures(inpatient_cases, outpatient_claims, units: pd.DataFrame,
              enrolment: pd.DataFrame | None = None, communities: pd.DataFrame | None = None,
-             reference_costs: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The counts and fen sums behind the indicators, one row per community plus ``county``."""
-    ip = _sums(inpatient_cases, units)
-    op = _sums(outpatient_claims, units)
-    ids = ip.index.union(op.index)
-    ip, op = ip.reindex(ids, fill_value=0), op.reindex(ids, fill_value=0)
-    per = pd.DataFrame({"ip_all": ip["rows"], "ip_in": ip["in_county"],
-                        "ip_national": ip["national"], "op_all": op["rows"],
-                        "op_in": op["in_county"], "op_primary": op["primary"]})
-    money = ["fund_paid", "fund_in", "fund_primary"]
-    per = per.join((ip[money] + op[money]).rename(columns={"fund_paid": "fund_all"}))
+             reference_costs: pd.DataFrame | None = None, *, engine: Engine | str | None = None,
+             window: Window | None = None) -> pd.DataFrame:
+    """The counts and fen sums behind the indicators, one row per community plus ``county``.
+
+    The big tables (frames or Parquet paths) are reduced by the scan engine
+    (:meth:`~settlement.scan.Engine.indicator_counts`; ``window``: only the rows of a date
+    window); the chronic cohort's admissions come from its cohort scan."""
+    engine = resolve(engine)
+    counts = engine.indicator_counts(inpatient_cases, outpatient_claims, units, reference_costs,
+                                     window=window)
+    counts = counts.set_index(counts["scope"].astype(str)).drop(columns="scope")
+    per = counts.drop(index=COUNTY)[BASE].copy()
     if enrolment is not None and len(enrolment):
         enrolled = enrolment[enrolment["status"] == "enrolled"]
-        items = cohort_spend(enrolled, inpatient_cases, outpatient_claims.iloc[:0], units)
+        items = cohort_spend(enrolled, inpatient_cases, None, units, engine=engine)
         persons = enrolled.groupby("community_id")["person_id"].nunique()
         per = per.join(persons.rename("chronic_enrolled"), how="outer")
         per = per.join(items.groupby("community_id").size().rename("chronic_cases"), how="outer")
@@ -156,80 +160,12 @@ def measures(inpatient_cases: pd.DataFrame, outpatient_claims: pd.DataFrame, uni
     per["visits_all"] = per["ip_all"] + per["op_all"]
     per["visits_in"] = per["ip_in"] + per["op_in"]
     per.loc[COUNTY] = per.sum()
+    per = per.join(counts[["persons_all", "persons_in"]], how="left").fillna(0).astype("int64")
+    extra = extra_measures(counts, communities)
     per.index = per.index.astype("string").rename("scope")
-    persons = _persons(inpatient_cases, outpatient_claims, units)
-    per = per.join(persons, how="left").fillna(0).astype("int64")
-    extra = extra_measures(inpatient_cases, outpatient_claims, units, communities, reference_costs)
-    ids = per.index.union(extra.index)
+    ids = pd.Index(sorted(set(per.index.astype(str)) | set(extra.index.astype(str))), dtype="string",
+                   name="scope")
     return per.reindex(ids, fill_value=0).join(extra.reindex(ids, fill_value=0)).astype("int64")
-
-
-def _persons(inpatient_cases: pd.DataFrame, outpatient_claims: pd.DataFrame,
-             units: pd.DataFrame) -> pd.DataFrame:
-    """persons_all / persons_in: distinct insured persons with any / an in-county claim or case.
-
-    Vectorised on integer codes: (community, person) pairs made unique with ``np.unique``."""
-    frames = [f for f in (inpatient_cases, outpatient_claims) if "person_id" in f.columns]
-    person = pd.factorize(pd.concat([f["person_id"].astype("string") for f in frames]))[0] \
-        if frames else np.zeros(0, np.int64)
-    comm = Factorized.of(pd.concat([f["community_id"].astype("string") for f in frames])
-                         if frames else pd.Series([], dtype="string"))
-    unit = pd.concat([f["unit_id"].astype("string") for f in frames]) if frames \
-        else pd.Series([], dtype="string")
-    inside = np.append(units["scope"].astype("string").eq(COUNTY).fillna(False).to_numpy(bool),
-                       False)[lookup(unit, units["unit_id"].astype("string"))]
-    keep = (comm.codes >= 0) & (person >= 0)
-    code, person, inside = comm.codes[keep], person[keep].astype(np.int64), inside[keep]
-    k = len(comm.uniques)
-
-    def distinct(mask: np.ndarray) -> tuple[np.ndarray, int]:
-        pairs = np.unique(code[mask].astype(np.int64) * (int(person.max(initial=0)) + 1) + person[mask])
-        return (np.bincount(pairs // (int(person.max(initial=0)) + 1), minlength=k),
-                len(np.unique(person[mask])))
-
-    (all_by, all_n), (in_by, in_n) = distinct(np.ones(len(code), bool)), distinct(inside)
-    out = pd.DataFrame({"persons_all": all_by, "persons_in": in_by},
-                       index=pd.Index(comm.uniques, dtype="string"))
-    out.loc[COUNTY] = [all_n, in_n]
-    out.index = out.index.astype("string").rename("scope")
-    return out.astype("int64")
-
-
-def _sums(claims: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:
-    """Per insured community: rows, in-county / primary / national rows, fund sums (fen).
-
-    The unit of each row is found by position (ids factorised once, :mod:`dip_codes`); an
-    unknown unit counts as outside the county. Rows without a community are not counted.
-    """
-    position = lookup(claims["unit_id"].astype("string"), units["unit_id"].astype("string"))
-    scope = units["scope"].astype("string")
-
-    def flag(mask: pd.Series) -> np.ndarray:  # per unit, + False for "no unit" (position −1)
-        return np.append(mask.fillna(False).to_numpy(dtype=bool), False)[position]
-
-    in_county = flag(scope.eq(COUNTY))
-    primary = in_county & flag(units["category"].astype("string").isin(PRIMARY))
-    national = flag(scope.eq("national"))
-    fund = claims["fund_paid"].to_numpy(dtype="int64")
-    community = Factorized.of(claims["community_id"].astype("string"))
-    code, k = community.codes, len(community.uniques)
-    if (code < 0).any():  # no community: not counted
-        keep = code >= 0
-        code, in_county, primary, national, fund = (
-            a[keep] for a in (code, in_county, primary, national, fund))
-
-    def count(mask: np.ndarray | None = None) -> np.ndarray:
-        return np.bincount(code if mask is None else code[mask], minlength=k).astype("int64")
-
-    def total(mask: np.ndarray | None = None) -> np.ndarray:  # exact int64 sums
-        out = np.zeros(k, dtype="int64")
-        np.add.at(out, code if mask is None else code[mask], fund if mask is None else fund[mask])
-        return out
-
-    return pd.DataFrame({
-        "rows": count(), "in_county": count(in_county), "primary": count(primary),
-        "national": count(national), "fund_paid": total(), "fund_in": total(in_county),
-        "fund_primary": total(primary)}, index=pd.Index(community.uniques, dtype="string"))
 
 
 def compute_indicators(*, inpatient_cases: pd.DataFrame, outpatient_claims: pd.DataFrame,
@@ -237,17 +173,19 @@ def compute_indicators(*, inpatient_cases: pd.DataFrame, outpatient_claims: pd.D
                        communities: pd.DataFrame | None = None,
                        enrolment: pd.DataFrame | None = None,
                        reference_costs: pd.DataFrame | None = None,
-                       period: str | None = None) -> IndicatorResult:
+                       period: str | None = None,
+                       engine: Engine | str | None = None) -> IndicatorResult:
     """The ``indicators`` table (every community, then ``county``) and the rubric scores.
 
     ``period``: what the rows cover (``YYYY``, ``YYYYQn`` or ``YYYY-MM``; the run passes its
-    year), written in the table's ``period`` column (<NA> when not given)."""
+    year), written in the table's ``period`` column (<NA> when not given). ``engine``: the
+    scan engine of the counts (None: the default engine)."""
     problems = [Problem("indicators.unknown_target", "warning", "config",
                         f"指标目标值中的 `{code}` 不是已知指标，已忽略",
                         f"unknown indicator code `{code}` in indicators.targets", value=code)
                 for code in params.targets if code not in DEFINITIONS]
     per = measures(inpatient_cases, outpatient_claims, units, enrolment, communities,
-                   reference_costs)
+                   reference_costs, engine=engine)
     if communities is not None:
         ids = sorted(set(communities["community_id"].astype(str)) | set(per.index) - {COUNTY})
         per = per.reindex(ids + [COUNTY], fill_value=0)
@@ -263,6 +201,9 @@ def compute_indicators(*, inpatient_cases: pd.DataFrame, outpatient_claims: pd.D
     ratio = table["numerator"] / table["denominator"].where(table["denominator"] > 0)
     table["value"] = (ratio * table["indicator"].map(lambda c: float(SCALE.get(c, 1)))
                       + table["indicator"].map(lambda c: float(OFFSET.get(c, 0))))
+    money = table["indicator"].isin(MONEY_PER_CASE).to_numpy() & (table["denominator"] > 0).to_numpy()
+    table.loc[money, "value"] = average_fen(table["numerator"].to_numpy()[money],  # 次均费用: exact
+                                            table["denominator"].to_numpy()[money]).astype("float64")
     table["definition_zh"] = table["indicator"].map(definitions_zh(params)).astype("string")
     table["period"] = pd.array([period] * len(table), dtype="string")
     table["met"] = pd.array([_met(n, d, params.targets.get(c), c) for n, d, c in zip(

@@ -23,7 +23,8 @@ from __future__ import annotations
 import pandas as pd
 
 from settlement.money import yuan_display
-from settlement.stages.expenditure import CLAIM_TYPES, LINE_LABELS, SCOPES
+from settlement.stages.expenditure import LINE_LABELS
+from settlement.vocabulary import CLAIM_TYPES, SCOPES
 
 LEDGER_COLUMNS = ["community_id", "line", "label_zh", "amount", "section", "explanation"]
 SECTION_LABELS = {"package": "打包额测算", "settlement": "打包额使用", "distribution": "分配到成员单位",

@@ -30,8 +30,9 @@ populations 1 : 1 → 500 each, transfers −100 and +100.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable
 from decimal import Decimal
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -40,6 +41,7 @@ from settlement.money import mul_fen, yuan_display
 from settlement.params import PackageBasisParams, PackageParams
 from settlement.problems import Problem
 from settlement.rules import rate_text
+from settlement.stage import bracketed, uncited
 
 PACKAGE_COLUMNS = [
     "community_id", "insured_enrollees", "financing", "critical_illness", "other_earmarks",
@@ -49,37 +51,41 @@ PACKAGE_COLUMNS = [
 ]
 
 
+class PackageResult(NamedTuple):
+    table: pd.DataFrame  # PACKAGE_COLUMNS, one row per community with a fund budget
+    problems: list[Problem]
+
+
 def settle_packages(
     communities: pd.DataFrame,
     fund_budget: pd.DataFrame,
     params: PackageParams,
     carve_outs: pd.DataFrame | None = None,
-    references: Mapping[str, str] | None = None,
-    problems: list[Problem] | None = None,
+    cite: Callable[[str], str] = uncited,
     basis: PackageBasisParams | None = None,
     basis_measures: pd.DataFrame | None = None,
-) -> pd.DataFrame:
+) -> PackageResult:
     """One row per community: financing → available → reserve → package (int64 fen).
 
     ``basis`` / ``basis_measures`` (community_id, service_population, signed_population):
     the package basis (module docstring); without them every community keeps its own.
 
     ``carve_outs``: optional frame (community_id, amount fen[, label_zh]) of amounts taken out
-    of the package, e.g. the chronic capitation budget. ``references``: parameter path →
-    source document, quoted in the explanation. A community without a ``fund_budget`` row is
-    left out and reported as an error in ``problems``.
+    of the package, e.g. the chronic capitation budget. ``cite(path)``: a parameter's source
+    document, quoted in the explanation (:meth:`settlement.stage.Context.cite`). A community
+    without a ``fund_budget`` row is left out, with an error problem.
     """
     budget = fund_budget.set_index(fund_budget["community_id"].astype(str))
     carved = _carve_outs(carve_outs)
-    rows = []
+    rows, problems = [], []
     for community in communities.itertuples(index=False):  # a handful of communities
         cid = str(community.community_id)
         if cid not in budget.index:
-            _report(problems, cid)
+            problems.append(_budget_missing(cid))
             continue
         rows.append(_package_row(cid, int(community.insured_enrollees), budget.loc[cid], params,
-                                 carved.get(cid, (0, "")), references or {}))
-    if basis is not None and basis.basis != "insured" and rows:
+                                 carved.get(cid, (0, "")), cite))
+    if basis is not None and basis.basis in BASES and rows:
         _apply_basis(rows, basis, basis_measures)
     frame = pd.DataFrame(rows, columns=PACKAGE_COLUMNS)
     money = [c for c in PACKAGE_COLUMNS if c not in (
@@ -88,11 +94,11 @@ def settle_packages(
     frame["official_package"] = frame["official_package"].astype("Int64")
     for col in ("community_id", "package_source", "package_explanation"):
         frame[col] = frame[col].astype("string")
-    return frame
+    return PackageResult(frame, problems)
 
 
 def _package_row(cid: str, insured: int, budget: pd.Series, params: PackageParams,
-                 carve_out: tuple[int, str], refs: Mapping[str, str]) -> dict:
+                 carve_out: tuple[int, str], cite: Callable[[str], str]) -> dict:
     per_capita = int(budget["per_capita_financing"])
     premium = int(budget["critical_illness_premium_per_capita"])
     earmark_pc = budget.get("other_earmarks_per_capita", 0)
@@ -117,9 +123,9 @@ def _package_row(cid: str, insured: int, budget: pd.Series, params: PackageParam
         f"可用基金 = {y(financing)} − {y(critical)}"
         + (f" − {y(earmarks)}" if earmarks else "") + f" = {y(available)}",
         f"风险金 = {y(available)} × {rate_text(params.risk_reserve_rate)} = {y(reserve)}"
-        + _ref(refs, "package.risk_reserve_rate"),
+        + bracketed(cite, "package.risk_reserve_rate"),
         f"测算打包额 = ({y(available)} − {y(reserve)}) × {rate_text(params.package_share)}"
-        f" = {y(computed)}" + _ref(refs, "package.package_share"),
+        f" = {y(computed)}" + bracketed(cite, "package.package_share"),
     ]
     if has_official:
         text.append(f"医保局核定打包额 {y(chosen)} 替代测算值，差额 {y(chosen - computed)}")
@@ -137,14 +143,31 @@ def _package_row(cid: str, insured: int, budget: pd.Series, params: PackageParam
     }
 
 
+def _by_service(basis: PackageBasisParams, m: pd.DataFrame) -> pd.Series:
+    return m["service_population"].astype("int64").map(Decimal)
+
+
+def _weighted(basis: PackageBasisParams, m: pd.DataFrame) -> pd.Series:
+    signed = m["signed_population"].astype("int64").map(Decimal)
+    return (1 - basis.signed_weight) * _by_service(basis, m) + basis.signed_weight * signed
+
+
+class Basis(NamedTuple):
+    weights: Callable[[PackageBasisParams, pd.DataFrame], pd.Series]  # exact, by community
+    label: Callable[[PackageBasisParams], str]
+
+
+#: ``package_basis.basis`` → how the county's package is re-split (``insured``: it is not)
+BASES: dict[str, Basis] = {
+    "service_population": Basis(_by_service, lambda basis: "服务人口"),
+    "weighted": Basis(_weighted, lambda basis: f"服务人口 × {rate_text(1 - basis.signed_weight)} + "
+                                               f"签约人口 × {rate_text(basis.signed_weight)}"),
+}
+
+
 def basis_weights(basis: PackageBasisParams, measures: pd.DataFrame) -> pd.Series:
     """community_id → exact weight of the package basis."""
-    m = measures.set_index(measures["community_id"].astype(str))
-    service = m["service_population"].astype("int64").map(Decimal)
-    if basis.basis == "service_population":
-        return service
-    signed = m["signed_population"].astype("int64").map(Decimal)
-    return (1 - basis.signed_weight) * service + basis.signed_weight * signed
+    return BASES[basis.basis].weights(basis, measures.set_index(measures["community_id"].astype(str)))
 
 
 def _apply_basis(rows: list[dict], basis: PackageBasisParams, measures: pd.DataFrame) -> None:
@@ -152,9 +175,7 @@ def _apply_basis(rows: list[dict], basis: PackageBasisParams, measures: pd.DataF
     weights = basis_weights(basis, measures).reindex([r["community_id"] for r in rows]).fillna(0)
     pool = sum(r["computed_package"] for r in rows)
     shares = allocate(pool, weights)
-    label = ("服务人口" if basis.basis == "service_population" else
-             f"服务人口 × {rate_text(1 - basis.signed_weight)} + 签约人口 × "
-             f"{rate_text(basis.signed_weight)}")
+    label = BASES[basis.basis].label(basis)
     for r in rows:
         new = int(shares[r["community_id"]])
         r["basis_transfer"] = transfer = new - r["computed_package"]
@@ -181,13 +202,7 @@ def _carve_outs(carve_outs: pd.DataFrame | None) -> dict[str, tuple[int, str]]:
     return out
 
 
-def _report(problems: list[Problem] | None, cid: str) -> None:
-    message = f"医共体 {cid} 没有医保基金预算（fund_budget），无法计算打包额"
-    if problems is None:
-        raise ValueError(message)
-    problems.append(Problem("package.budget_missing", "error", "fund_budget", message,
-                            f"community {cid} has no fund_budget row", value=cid))
-
-
-def _ref(refs: Mapping[str, str], path: str) -> str:
-    return f"（{refs[path]}）" if path in refs else ""
+def _budget_missing(cid: str) -> Problem:
+    return Problem("package.budget_missing", "error", "fund_budget",
+                   f"医共体 {cid} 没有医保基金预算（fund_budget），无法计算打包额",
+                   f"community {cid} has no fund_budget row", value=cid)

@@ -16,9 +16,11 @@ import pandas as pd
 
 from settlement.params import Params
 from settlement.problems import Problem
+from settlement.scan import Engine
 from settlement.stages.audit import AuditResult, audit_claims, expenditure_lines
 from settlement.stages.audit_table import check_table
 from settlement.stages.family_doctor import FamilyDoctorResult, settle_family_doctor
+from settlement.vocabulary import member_units
 
 
 class PackageLines(NamedTuple):
@@ -30,10 +32,12 @@ class PackageLines(NamedTuple):
     problems: list[Problem]
 
 
-def package_lines(t: dict[str, pd.DataFrame], params: Params, year: int) -> PackageLines:
-    """Audit, family-doctor fees and package-basis measures from the input frames."""
+def package_lines(t: dict[str, pd.DataFrame], params: Params, year: int, *,
+                  engine: Engine | str | None = None) -> PackageLines:
+    """Audit, family-doctor fees and package-basis measures from the input frames
+    (``engine``: the scan engine the audit reads the claims through)."""
     audit = audit_claims(t["inpatient_cases"], t["outpatient_claims"], t["units"],
-                         params.reimbursement)
+                         params.reimbursement, engine=engine)
     fees = settle_family_doctor(t.get("family_doctor_fees"), t["units"], t["communities"],
                                 params.family_doctor, year)
     parts = [f for f in (fees.lines, expenditure_lines(audit.claims, params.reimbursement))
@@ -47,7 +51,7 @@ def package_lines(t: dict[str, pd.DataFrame], params: Params, year: int) -> Pack
 def basis_measures(units: pd.DataFrame, communities: pd.DataFrame,
                    signed: pd.Series) -> pd.DataFrame:
     """Per community: Σ service population of its member units and its signed population."""
-    member = units.loc[units["community_id"].notna() & (units["category"] != "external")]
+    member = member_units(units)
     service = member.groupby(member["community_id"].astype(str))["service_population"].sum()
     ids = communities["community_id"].astype(str)
     return pd.DataFrame({

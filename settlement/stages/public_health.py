@@ -56,10 +56,10 @@ from settlement.rules import describe_rule
 from settlement.stages.public_health_plan import (Bases, candidates, idle_quarters, net_plan,
                                                   plan_points, quarter_of, quarterly_plan,
                                                   split_by_quarter)
-from settlement.stages.public_health_weights import (POOL_ZH, finite_points, missing_quarters,
+from settlement.stages.public_health_weights import (finite_points, missing_quarters,
                                                      tier_of, unit_weights)
+from settlement.vocabulary import POOL_ZH, member_units
 
-POOLS = ("basic", "two_diseases")
 ALLOCATION_COLUMNS = ["pool", "community_id", "unit_id", "tier", "work_points", "quality_score",
                       "quality_coefficient", "weight", "tier_pool", "allocation", "prepaid",
                       "balance", "clearing", "explanation"]
@@ -236,7 +236,7 @@ def prepaid_by_unit(prepayments: pd.DataFrame | None, units: pd.DataFrame,
     p = prepayments[prepayments["fund"] == "public_health"]
     pool = p["pool"].fillna("basic") if "pool" in p else pd.Series("basic", index=p.index)
     in_year = p["period"].astype("string").str.startswith(str(year)).fillna(False)
-    known = p["payee_id"].isin(units.loc[units["community_id"].notna(), "unit_id"])
+    known = p["payee_id"].isin(member_units(units)["unit_id"])
     problems = [Problem("public_health.prepayment_ignored", "warning", "prepayments",
                         "公卫预拨款不属于结算年度或收款方不是成员单位，未计入年终清算",
                         "public-health prepayment outside the year or to a non-member: ignored",

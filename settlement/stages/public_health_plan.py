@@ -33,8 +33,9 @@ from settlement.allocate import AllocationError, allocate
 from settlement.money import yuan_display
 from settlement.params import PublicHealthParams, Tier
 from settlement.problems import Problem
-from settlement.stages.public_health_weights import (POOL_ZH, finite_points, quarter_weights,
+from settlement.stages.public_health_weights import (finite_points, quarter_weights,
                                                      tier_of)
+from settlement.vocabulary import POOL_ZH, POOLS, member_units
 from settlement.wording import quarter_zh
 
 PLAN_COLUMNS = ["pool", "community_id", "unit_id", "tier", "quarter", "quarter_pool",
@@ -84,7 +85,7 @@ class Bases:
             got = self.by.setdefault((pool, period), {})
             got[unit_id] = got.get(unit_id, Decimal(0)) + weight
         self.last_year = {pool: _sum_dicts([self.by.get((pool, q), {}) for q in quarters(year - 1)])
-                          for pool in POOL_ZH}
+                          for pool in POOLS}
 
     def base(self, pool: str) -> tuple[dict[str, Decimal] | None, str]:
         """(weights or None for equal, basis text) of Q1 / the equal rule."""
@@ -171,7 +172,7 @@ def plan_points(raw: pd.DataFrame | None, year_points: pd.DataFrame, year: int) 
 
 def candidates(units: pd.DataFrame, tiers: tuple[Tier, ...]) -> pd.DataFrame:
     """Member units with a tier: who a plan may be made for (unit_id, community_id, tier)."""
-    u = units[units["community_id"].notna()]
+    u = member_units(units)
     out = pd.DataFrame({"unit_id": u["unit_id"].astype("string"),
                         "community_id": u["community_id"].astype("string"),
                         "tier": tier_of(u["category"].astype("string"), tiers)})

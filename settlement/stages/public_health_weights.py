@@ -17,9 +17,8 @@ from settlement.params import ScoreRule, Tier
 from settlement.problems import Problem
 from settlement.rules import score_coefficient_exact
 from settlement.stages.finite import bad_values, nonfinite_problems
+from settlement.vocabulary import POOL_ZH
 from settlement.wording import quarter_zh  # 2025Q1 → 2025 年第 1 季度 (H7, issue 12)
-
-POOL_ZH = {"basic": "基本公共卫生服务经费", "two_diseases": "两病一体化签约服务经费"}
 
 
 def unit_weights(workpoints: pd.DataFrame, units: pd.DataFrame, rule: ScoreRule) -> pd.DataFrame:

@@ -165,9 +165,11 @@ RESULT_SPECS: dict[str, ResultSpec] = {s.name: s for s in [
     _spec("public_health_allocation", ("pool", "unit_id"),
           "pool:text unit_id:text tier:text work_points:float quality_coefficient:float weight:float "
           "allocation:money prepaid:money balance:money"),
-    _spec("indicators", ("scope", "indicator"),
-          "scope:text indicator:text label_zh:text numerator:float denominator:float value:float "
-          "target:float met:bool"),
+    # period (YYYY, YYYYQn or YYYY-MM; revision 0008, issue 10): a year run's rows are its year,
+    # a month run's the month's
+    _spec("indicators", ("scope", "period", "indicator"),
+          "scope:text period:text indicator:text label_zh:text numerator:float denominator:float "
+          "value:float target:float met:bool"),
     _spec("unit_statement", ("unit_id", "line"),
           "unit_id:text line:text label_zh:text amount:money",
           optional="payer:text"),  # payer (fund / community / health_commission): revision 0006
@@ -184,6 +186,11 @@ RESULT_SPECS: dict[str, ResultSpec] = {s.name: s for s in [
     _spec("dip_presettlement", ("unit_id", "month"),
           "unit_id:text month:text points:float budget_point_value:text amount:money "
           "withheld:money paid:money paid_to_date:money"),
+    # revision 0008 (issue 10.5): the public-health quarterly prepayment plan netted against
+    # the actual prepayments, per pool, unit and quarter ('' = a prepayment naming no quarter)
+    _spec("public_health_plan", ("pool", "unit_id", "quarter"),
+          "pool:text community_id:text unit_id:text tier:text quarter:text quarter_pool:money "
+          "planned:money prepaid:money difference:money basis:text"),
 ]}
 
 SQL_TYPES = {

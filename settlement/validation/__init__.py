@@ -4,6 +4,7 @@
     + single-table checks: GX suites built from the schemas        — gx_suites
     + cross-table rules of CONTRACT.md, in our own code            — cross_table
     + exact money totals per table (int fen)                       — cross_table.money_totals
+      (large tables: the row rules and totals as DuckDB counts, failing rows only — sql_checks)
     = one problem list; the run stops when it holds an error
 
 :func:`validate_dataset` returns the problems it adds to the loader's (it does not repeat
@@ -69,8 +70,9 @@ def validate_dataset(loaded: LoadResult, year: int | None, resolved=None, use_gx
     totals = money_totals(inputs)
     problems += total_problems(inputs, totals)
     timings["totals"] = time.perf_counter() - started
+    inputs.close()
     loaded.validation = ValidationRun(year, suites, totals, timings)
-    return missing + problems
+    return loaded.localise(missing + problems)
 
 
 def required_table_problems(loaded: LoadResult, schemas: dict | None = None) -> list[Problem]:

@@ -26,6 +26,10 @@ hospital and ``dip_reference_costs`` has no ``(I10.0-01, tertiary)`` row → one
 
 :func:`money_totals` sums every money column in exact integer fen (Python ints: no float,
 no int64 overflow) for the summary sheet; a total beyond int64 is itself an error.
+
+On large tables (:data:`settlement.validation.sql_checks.LARGE_ROWS` rows and more: cases,
+claims) the row rules — references, date order, parts ≤ total — and the money totals run as
+DuckDB queries that count first and fetch only the failing rows (:mod:`.sql_checks`).
 """
 
 from __future__ import annotations
@@ -252,7 +256,9 @@ def date_order(inputs: Inputs, year=None) -> list[Problem]:
             ("chronic_enrollees", "enroll_start", "enroll_end", "退出日期早于纳入日期")):
         if inputs.has(table, start, end):
             f = inputs.tables[table]
-            bad = (f[end] < f[start]).fillna(False) & inputs.usable(table, start)
+            bad = inputs.sql.mask(table, f'"{end}" < "{start}"') if inputs.sql.large(table) \
+                else (f[end] < f[start]).fillna(False)
+            bad = bad & inputs.usable(table, start)
             shown = lambda m, f=f, start=start, end=end: (  # noqa: E731
                 f.loc[m, start].dt.strftime("%Y-%m-%d") + " > " + f.loc[m, end].dt.strftime("%Y-%m-%d"))
             _rows(problems, inputs, "date.order", table, end, bad, shown, zh, f"{end} is before {start}")
@@ -269,7 +275,9 @@ def amounts_within_total(inputs: Inputs, year=None) -> list[Problem]:
         if inputs.has(table, part, "total_cost"):
             f = inputs.tables[table]
             # a negative total is a value.range problem already: comparing parts to it is noise
-            bad = (f[part] > f["total_cost"]) & (f["total_cost"] >= 0) & inputs.usable(table, "total_cost")
+            bad = inputs.sql.mask(table, f'"{part}" > total_cost AND total_cost >= 0') if inputs.sql.large(table) \
+                else (f[part] > f["total_cost"]) & (f["total_cost"] >= 0)
+            bad = bad & inputs.usable(table, "total_cost")
             if bad.any():
                 shown = format_yuan(f.loc[bad, part]) + " > " + format_yuan(f.loc[bad, "total_cost"])
                 _rows(problems, inputs, rule, table, part, bad, shown, zh, f"{part} exceeds total_cost")
@@ -353,10 +361,12 @@ def money_totals(inputs: Inputs) -> pd.DataFrame:
         if not inputs.has(table):
             continue
         frame = inputs.tables[table]
-        for col in schema.columns_of_type("money"):
-            if inputs.has(table, col.name):
-                rows.append({"table": table, "column": col.name, "label_zh": col.label_zh,
-                             "rows": len(frame), "total_fen": exact_sum(frame[col.name])})
+        columns = [c for c in schema.columns_of_type("money") if inputs.has(table, c.name)]
+        sums = inputs.sql.exact_sums(table, [c.name for c in columns]) if inputs.sql.large(table) else {}
+        for col in columns:
+            total = sums[col.name] if col.name in sums else exact_sum(frame[col.name])
+            rows.append({"table": table, "column": col.name, "label_zh": col.label_zh,
+                         "rows": len(frame), "total_fen": total})
     return pd.DataFrame(rows, columns=["table", "column", "label_zh", "rows", "total_fen"])
 
 

@@ -18,6 +18,12 @@ for the failed ones computes our mask to list the rows (user row numbers, capped
 Not-null failures list no rows here: every empty required cell was already reported by the
 loader ("不能为空"), and cells the loader flagged are never reported twice.
 
+Large tables (:data:`settlement.validation.sql_checks.LARGE_ROWS` rows and more: cases,
+claims) get their verdict on every row from DuckDB instead (one scan counts every column
+rule; see :mod:`.sql_checks` for the measurement behind it); their GX suite runs on the first
+:data:`GX_SAMPLE_ROWS` rows, for Data Docs. Each :class:`Check` carries its rule as a SQL
+predicate (``sql``) for that.
+
 ``great_expectations`` is imported inside :func:`run_suites` only (the import takes seconds);
 analytics are switched off, progress bars off, its logger at WARNING. If GX cannot run at all,
 every mask is computed instead and one warning says so: the checks never depend on GX working.
@@ -41,6 +47,7 @@ from settlement.money import format_yuan
 from settlement.problems import Problem
 from settlement.schema import STRING_TYPES, Column, TableSchema
 from settlement.validation.inputs import Inputs, table_problem
+from settlement.validation.sql_checks import large_table_verdicts, literal, quote
 
 Mask = Callable[[pd.DataFrame], pd.Series]
 
@@ -62,6 +69,7 @@ class Check:
     mask: Mask | None = None  # rows that break the check; None: a table-level check
     show: Callable[[pd.DataFrame, pd.Series, str], pd.Series] | None = None  # value shown per row
     list_rows: bool = True  # False: the loader already listed these rows (not null)
+    sql: str = ""  # the same violation as a DuckDB predicate over the table (large tables)
 
     @property
     def columns(self) -> list[str]:
@@ -94,7 +102,7 @@ def column_checks(table: str, col: Column, year: int | None) -> list[Check]:
     if not col.nullable:
         out.append(Check(table, name, "value.required", "ExpectColumnValuesToNotBeNull", {"column": name},
                          f"「{label}」不能为空", f"{name} must not be empty",
-                         mask=lambda f: f[name].isna(), list_rows=False))
+                         mask=lambda f: f[name].isna(), list_rows=False, sql=f"{quote(name)} IS NULL"))
     if col.min is not None or col.max is not None:
         out.append(_range_check(table, col))
     if col.enum:
@@ -103,13 +111,15 @@ def column_checks(table: str, col: Column, year: int | None) -> list[Check]:
                          {"column": name, "value_set": allowed},
                          f"「{label}」应为以下之一：{'、'.join(allowed)}",
                          f"{name} must be one of {', '.join(allowed)}",
-                         mask=lambda f: f[name].notna() & ~f[name].isin(allowed)))
+                         mask=lambda f: f[name].notna() & ~f[name].isin(allowed),
+                         sql=f"{quote(name)} NOT IN ({', '.join(literal(a) for a in allowed)})"))
     if col.pattern:
         pattern, form = col.pattern, PATTERN_FORM.get(col.type, col.pattern)
         out.append(Check(table, name, "value.pattern", "ExpectColumnValuesToMatchRegex",
                          {"column": name, "regex": re.sub(r"\((?!\?)", "(?:", pattern)},  # GX warns on groups
                          f"「{label}」格式应为 {form}", f"{name} must look like {form}",
-                         mask=lambda f: f[name].notna() & ~f[name].str.fullmatch(pattern).fillna(False)))
+                         mask=lambda f: f[name].notna() & ~f[name].str.fullmatch(pattern).fillna(False),
+                         sql=f"NOT regexp_full_match({quote(name)}, {literal(pattern)})"))
     if col.type in STRING_TYPES and col.length_limit:
         out.append(_length_check(table, col))
     if col.in_year and year:
@@ -119,6 +129,7 @@ def column_checks(table: str, col: Column, year: int | None) -> list[Check]:
                          f"「{label}」应在结算年度 {year} 年内（{year}-01-01 至 {year}-12-31）",
                          f"{name} must fall in the settlement year {year}",
                          mask=lambda f: f[name].notna() & ((f[name] < first) | (f[name] > last)),
+                         sql=f"({quote(name)} < {literal(first)} OR {quote(name)} > {literal(last)})",
                          show=_show_date))
     return out
 
@@ -128,7 +139,8 @@ def _length_check(table: str, col: Column) -> Check:
     name, limit = col.name, col.length_limit
     return Check(table, name, "text.too_long", "", {"column": name, "max_value": limit},
                  f"「{col.label_zh}」过长：最多 {limit} 个字符", f"{name} is longer than {limit} characters",
-                 mask=lambda f: f[name].str.len().gt(limit).fillna(False).astype(bool), show=_show_long)
+                 mask=lambda f: f[name].str.len().gt(limit).fillna(False).astype(bool), show=_show_long,
+                 sql=f"length({quote(name)}) > {limit}")
 
 
 def _show_long(frame: pd.DataFrame, mask: pd.Series, column: str) -> pd.Series:
@@ -145,12 +157,14 @@ def _range_check(table: str, col: Column) -> Check:
     low = None if col.min is None else _number(col.min * scale, col.type)
     high = None if col.max is None else _number(col.max * scale, col.type)
     unit = " 元" if col.type == "money" else ""
-    parts_zh, parts_en, kwargs = [], [], {"column": name}
+    parts_zh, parts_en, kwargs, sql = [], [], {"column": name}, []
     if low is not None:
+        sql.append(f"{quote(name)} {'<=' if col.min_exclusive else '<'} {low!r}")
         kwargs.update(min_value=low, strict_min=col.min_exclusive)
         parts_zh.append(f"{'大于' if col.min_exclusive else '不小于'} {_plain(col.min)}{unit}")
         parts_en.append(f"{'>' if col.min_exclusive else '≥'} {_plain(col.min)}")
     if high is not None:
+        sql.append(f"{quote(name)} > {high!r}")
         kwargs.update(max_value=high)
         parts_zh.append(f"不大于 {_plain(col.max)}{unit}")
         parts_en.append(f"≤ {_plain(col.max)}")
@@ -166,7 +180,8 @@ def _range_check(table: str, col: Column) -> Check:
 
     return Check(table, name, "value.range", "ExpectColumnValuesToBeBetween", kwargs,
                  f"「{label}」应{'且'.join(parts_zh)}", f"{name} must be {' and '.join(parts_en)}",
-                 mask=mask, show=_show_money if col.type == "money" else None)
+                 mask=mask, show=_show_money if col.type == "money" else None,
+                 sql=" OR ".join(sql) or "FALSE")
 
 
 def _key_check(schema: TableSchema) -> Check:
@@ -218,13 +233,16 @@ def run_suites(inputs: Inputs, year: int | None, use_gx: bool = True) -> tuple[l
     plan = {t: table_checks(inputs.schemas[t], year) for t in inputs.schemas if inputs.has(t)}
     plan = {t: [c for c in checks if inputs.has(t, *c.columns)] for t, checks in plan.items()}
     run = SuiteRun()
+    large = {t for t in plan if inputs.sql.large(t)}
     verdicts: dict[tuple[str, int], dict] = {}
     if use_gx:
         try:
-            verdicts = _run_gx(inputs, plan, run)
+            verdicts = _run_gx(inputs, plan, run, large)
         except Exception as exc:  # GX broken or missing: our masks decide alone
             run.gx_error = f"{type(exc).__name__}: {exc}"
             verdicts = {}
+    for table in large:  # every row of a large table: DuckDB counts (see sql_checks)
+        verdicts.update({(table, i): v for i, v in large_table_verdicts(inputs.sql, table, plan[table]).items()})
     problems: list[Problem] = []
     if run.gx_error:
         problems.append(Problem("gx.unavailable", "warning", "", "Great Expectations 未能运行，已改用内置规则逐项校验"
@@ -260,7 +278,11 @@ def _problems_of(check: Check, verdict: dict, frame: pd.DataFrame, inputs: Input
     if not check.list_rows:
         return []
     problems: list[Problem] = []
-    mask = check.mask(frame).fillna(False).astype(bool) & inputs.usable(check.table, *check.columns)
+    if inputs.sql.large(check.table) and (check.sql or check.rule == "key.duplicate"):  # the failing rows only
+        violation = check.sql or inputs.sql.duplicate_key(check.table, check.columns)
+        mask = inputs.sql.mask(check.table, violation) & inputs.usable(check.table, *check.columns)
+    else:
+        mask = check.mask(frame).fillna(False).astype(bool) & inputs.usable(check.table, *check.columns)
     if mask.any():
         shown = check.show(frame, mask, check.column) if check.show else frame.loc[mask, check.column]
         add_row_problems(problems, check.rule, check.table, inputs.file(check.table), check.column,
@@ -295,7 +317,13 @@ def batches(table: str, frame: pd.DataFrame, checks: list[Check]) -> list[tuple[
     return out
 
 
-def _run_gx(inputs: Inputs, plan: dict[str, list[Check]], run: SuiteRun) -> dict[tuple[str, int], dict]:
+#: a large table's suite runs on its first rows for Data Docs (0: not at all); the verdict on
+#: every row is DuckDB's (sql_checks)
+GX_SAMPLE_ROWS = 50_000
+
+
+def _run_gx(inputs: Inputs, plan: dict[str, list[Check]], run: SuiteRun,
+            large: set[str] = frozenset()) -> dict[tuple[str, int], dict]:
     gx, gxe = _import_gx()
     run.gx_version = gx.__version__
     context = gx.get_context(mode="ephemeral")
@@ -305,7 +333,13 @@ def _run_gx(inputs: Inputs, plan: dict[str, list[Check]], run: SuiteRun) -> dict
     source = context.data_sources.add_pandas("settlement_inputs")
     verdicts: dict[tuple[str, int], dict] = {}
     for table, checks in plan.items():
-        for name, frame, numbers in batches(table, inputs.tables[table], checks):
+        whole = inputs.tables[table]
+        if table in large and not GX_SAMPLE_ROWS:
+            continue
+        frame_of = whole.head(GX_SAMPLE_ROWS) if table in large else whole
+        for name, frame, numbers in batches(table, frame_of, checks):
+            if table in large:
+                name = f"{name}.sample_{len(frame_of)}"
             batch = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe(name)
             suite = gx.ExpectationSuite(name=name)
             for i in [n for n in numbers if checks[n].expectation]:
@@ -316,6 +350,8 @@ def _run_gx(inputs: Inputs, plan: dict[str, list[Check]], run: SuiteRun) -> dict
             result = definition.run(batch_parameters={"dataframe": frame}, result_format={"result_format": "SUMMARY", "return_unexpected_index_query": False, "partial_unexpected_count": 0})
             run.results[name] = result
             for r in result.results:
+                if table in large:
+                    continue  # a sample's verdict: Data Docs only
                 i = int(r.expectation_config.meta["check"])
                 failed_to_run = bool(r.exception_info and r.exception_info.get("raised_exception"))
                 verdicts[(table, i)] = {

@@ -35,6 +35,21 @@ class Inputs:
     flagged: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
     schemas: dict[str, TableSchema] = field(default_factory=contract)
     _unresolved: dict = field(default_factory=dict, repr=False)
+    _sql: object = field(default=None, repr=False)
+
+    @property
+    def sql(self):
+        """The tables in DuckDB (:class:`settlement.validation.sql_checks.Tables`), made on first use."""
+        if self._sql is None:
+            from settlement.validation.sql_checks import Tables
+
+            self._sql = Tables(self.tables)
+        return self._sql
+
+    def close(self) -> None:
+        if self._sql is not None:
+            self._sql.close()
+            self._sql = None
 
     @classmethod
     def of(cls, loaded: LoadResult) -> "Inputs":
@@ -54,6 +69,8 @@ class Inputs:
         Cached: the leading-zeros check and the foreign-key rule ask the same question of the
         same 15 million claims."""
         key = (table, column, tuple(targets))
+        if key not in self._unresolved and self.sql.large(table):  # DuckDB anti-join, failing rows only
+            self._unresolved[key] = self.sql.mask(table, self.sql.unresolved(table, column, list(targets)))
         if key not in self._unresolved:
             values = self.tables[table][column]
             known = pd.concat([self.tables[t][k].dropna() for t, k in targets]).unique()

@@ -45,6 +45,7 @@ class ConfigFile:
     path: Path
     label: str
     overlay: bool  # has base_config: a scenario
+    year: int | None = None  # settlement_year (the months a month run may be started for)
 
 
 @dataclass
@@ -83,7 +84,9 @@ class Console:
                 continue
             if isinstance(raw, dict) and ("parameters" in raw or "base_config" in raw):
                 label = str(path.relative_to(self.workdir)).replace("\\", "/")
-                out.append(ConfigFile(path, label, raw.get("base_config") is not None))
+                year = raw.get("settlement_year")
+                out.append(ConfigFile(path, label, raw.get("base_config") is not None,
+                                      year if isinstance(year, int) else None))
         return out
 
     def config_by_label(self, label: str) -> ConfigFile | None:

@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Callable
 
 STEPS_PER_RUN = 12  # timed steps of settlement/pipeline.py: the bar's estimate (≤ 95 % until done)
+STEPS_PER_MONTH = 5  # load, pre-settlement, bulletin, write, save (settlement/monthly/run_month.py)
 
 
 @dataclass
 class Job:
     id: str
-    kind: str          # "validate" | "run"
+    kind: str          # "validate" | "run" | "month"
     username: str
     title: str
     started: dt.datetime
@@ -131,3 +132,14 @@ def run_job(job: Job, config: Path, scenarios: list[Path], data_dir: Path, repor
             job.status, job.error = "failed", f"情景 {scenario.name} 结算未完成（见日志）"
             return
         compare_and_write(db_url, outcome.run_id, other.run_id, Path(other.run_dir) / "对比.xlsx", job.echo)
+
+
+def month_job(job: Job, config: Path, month: str, data_dir: Path, reports: Path, db_url: str) -> None:
+    """``settlement run --month``: the month's DIP pre-settlement, statements and 月度通报."""
+    from settlement.monthly.run_month import run_month
+
+    outcome = run_month(config, data_dir, reports, db_url, month, progress=True, echo=job.echo)
+    if outcome.run_id:
+        job.run_ids.append(outcome.run_id)
+    if not outcome.ok:
+        job.status, job.error = "failed", f"{month} 月度预结算未完成（见日志）"

@@ -9,6 +9,10 @@
     POST /runs/<run>/close                 close the period (财务管理员 only; RunStore's guards)
     GET  /compare?a=&b=                    two runs side by side (+ download of 对比.xlsx)
     GET  /audit                            the audit log (财务管理员)
+
+A month run (kind ``month``) has its own pages (:mod:`views_month`) under the same URLs and
+role rules; its downloads are 月度通报.xlsx (``bulletin``) and 月度预结算拨付清单.xlsx
+(``presettlement``).
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from settlement.store import StoreError
 from settlement.store.tables import BASE_SCENARIO
 from settlement.web.app import render
 from settlement.web.security import ADMIN, ALL_ROLES, READERS, UNIT, page, require_unit
+from settlement.web.views_month import (MONTH_FILES, month_run_page, month_statement_page,
+                                        month_units_page)
 
 SHOWN_CASES = 1000
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -65,7 +71,7 @@ def _run(request: Request, succeeded: bool = True):
 def _indicator_rows(frame, community_names: dict) -> list[dict]:
     """Indicators as shown: money counts (分) in yuan, ratios in %, scaled values as numbers."""
     from settlement.money import yuan_display
-    from settlement.stages.indicators import DEFINITIONS, SCALE
+    from settlement.stages.indicators import DEFINITIONS, MONEY_PER_CASE, SCALE
 
     def number(v, money=False):
         if v != v or v is None:
@@ -78,12 +84,15 @@ def _indicator_rows(frame, community_names: dict) -> list[dict]:
         money = counted == "分" or counted.startswith("元")  # counted in fen
         plain = r["indicator"] in SCALE or counted not in ("人次", "分", "人次/人")  # per thousand, days…
 
-        def shown(v):
+        def shown(v, fen=False):
+            if fen and r["indicator"] in MONEY_PER_CASE and v is not None and v == v:
+                return yuan_display(int(v))  # 次均费用: exact fen (money.average_fen); targets are yuan
             return "" if v is None or v != v else (f"{v:,.2f}" if plain else f"{v * 100:.2f}%")
         rows.append({"scope": "全县" if r["scope"] == "county" else community_names.get(r["scope"], r["scope"]),
                      "label": r["label_zh"], "numerator": number(r["numerator"], money),
-                     "denominator": number(r["denominator"], money and not counted.startswith("元")), "value": shown(r["value"]),
-                     "target": shown(r["target"]), "met": "是" if r["met"] else "否"})
+                     "denominator": number(r["denominator"], money and not counted.startswith("元")), "value": shown(r["value"], fen=True),
+                     "target": shown(r["target"]), "met": "是" if r["met"] else "否",
+                     "period": r.get("period") or ""})
     return rows
 
 
@@ -97,6 +106,11 @@ async def run_page(request: Request):
     if user.role == UNIT:
         return RedirectResponse(f"/runs/{record.run_id}/units/{user.unit_id}", status_code=303)
     store = request.app.state.console.store
+    if record.kind == "month":
+        names = _names(record.data_dir)
+        rows = _indicator_rows(store.load_results(record.run_id, "indicators"), names[2]) \
+            if record.status == "succeeded" else []
+        return month_run_page(request, record, names, rows)
     tables = {}
     if record.status == "succeeded":
         tables = {t: store.load_results(record.run_id, t) for t in ("community_settlement", "indicators", "ledger")}
@@ -112,6 +126,8 @@ async def run_page(request: Request):
 @page(*READERS)
 async def units_page(request: Request):
     record = _run(request)
+    if record.kind == "month":
+        return month_units_page(request, record, _names(record.data_dir))
     statement = request.app.state.console.store.load_results(record.run_id, "unit_statement")
     names, unit_community, community_names = _names(record.data_dir)
     net = statement[statement["line"] == "net"]
@@ -124,6 +140,8 @@ async def units_page(request: Request):
 async def statement_page(request: Request):
     record, unit_id = _run(request), request.path_params["unit_id"]
     require_unit(request.state.user, unit_id)
+    if record.kind == "month":
+        return month_statement_page(request, record, unit_id, _names(record.data_dir))
     statement = request.app.state.console.store.load_results(record.run_id, "unit_statement")
     lines = statement[statement["unit_id"].astype(str) == unit_id]
     if lines.empty:
@@ -173,7 +191,7 @@ def _zip(run_dir: Path, files: list[Path]) -> bytes:
 async def run_download(request: Request):
     record, what = _run(request), request.path_params["what"]
     run_dir = request.app.state.console.run_dir(record)
-    named = {"summary": "汇总.xlsx", "bureau": "医保对账.xlsx"}
+    named = {"summary": "汇总.xlsx", "bureau": "医保对账.xlsx", **MONTH_FILES}
     if what in named:
         path = run_dir / named[what]
         if not path.is_file():

@@ -1,0 +1,66 @@
+"""Arrow text columns (文本列): which arrays are text, typed columns as text, trimming cheaply.
+
+* :func:`is_text` — ``string`` or ``large_string``;
+* :func:`as_text` — a typed column as the text a file would hold (dates ISO ``2025-01-28``,
+  booleans ``true``/``false``, numbers their exact digits), for the text parse path;
+* :func:`trimmed` — cells without leading or trailing white space, the trim skipped for the
+  columns that need none (most: ids, codes, ISO dates), found by a look at each cell's first
+  and last byte.
+
+>>> trimmed(pa.chunked_array([["01001", " 01002\u3000"]])).to_pylist()
+['01001', '01002']
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind)
+
+
+def as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """A typed column as the text a file would hold: dates ISO, booleans true/false, numbers
+    their exact digits (decimals as written, floats their shortest repr)."""
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        column, kind = column.cast(kind.value_type), kind.value_type
+    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
+        return pc.strftime(column.cast(pa.timestamp("s")) if pa.types.is_date(kind) else column, format="%Y-%m-%d")
+    if is_text(kind):
+        return column
+    return column.cast(pa.string())
+
+
+_TRIM_CANDIDATE = np.zeros(256, dtype=bool)
+_TRIM_CANDIDATE[[0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F, 0x20]] = True
+_TRIM_CANDIDATE[0x80:] = True  # a non-ASCII first or last character may be a wide space (U+3000)
+
+
+def trimmed(arr: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Cells without leading or trailing white space (Unicode's, full-width included).
+
+    Most columns (ids, codes, ISO dates) have none: a look at each cell's first and last
+    byte (numpy over Arrow's buffers) shows that, and only other columns are trimmed."""
+    return arr if not _may_need_trim(arr) else pc.utf8_trim_whitespace(arr)
+
+
+def _may_need_trim(arr: pa.ChunkedArray) -> bool:
+    for chunk in arr.chunks:
+        if not len(chunk):
+            continue
+        _, offsets, data = chunk.buffers()
+        kind = "<i8" if pa.types.is_large_string(chunk.type) else "<i4"
+        at = np.frombuffer(offsets, dtype=kind)[chunk.offset: chunk.offset + len(chunk) + 1]
+        if data is None:
+            continue
+        nonempty = at[1:] > at[:-1]
+        if not nonempty.any():
+            continue
+        body = np.frombuffer(data, dtype=np.uint8)
+        if _TRIM_CANDIDATE[body[at[:-1][nonempty]]].any() or _TRIM_CANDIDATE[body[at[1:][nonempty] - 1]].any():
+            return True
+    return False

@@ -1,0 +1,252 @@
+"""``settlement run --region FILE --data DIR [--workers N]``: a whole pooling region in one run.
+
+    region file + county configs (config.py) → the region folder's small tables and the
+    region's cross-county rules (split.region_problems) → pass 1, county by county
+    (counties.check_county): load the county's rows, validate, its share of the region's DIP
+    points → the region's point value (dip.combine) → pass 2 (counties.settle_county): each
+    county's view settled by ``pipeline.settle`` at that point value, its sub-folder (the usual
+    workbooks, statements, results/) → 区域汇总.xlsx (summary.py),
+    results/region_dip_hospitals.csv → one run record (kind ``region``, county = the region's
+    name) holding every county's result tables, concatenated in county order → manifest.
+
+Counties run in parallel processes when workers > 1, one county per process at a time (the
+big tables are never held whole); they are collected in the region file's order, so the
+bytes do not depend on ``workers``. A county whose own checks fail (a ledger ≠ 0.00 …) fails
+the whole run: nothing is saved and no county folder is left behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import pandas as pd
+
+from settlement.config import ConfigError
+from settlement.loader import LoadResult
+from settlement.pipeline import (STORED_RESULTS, Outcome, Steps, _failure_reason, end_failed_run,
+                                 recorded_run)
+from settlement.problems import Problem, has_errors
+from settlement.region.config import (CountySetup, RegionConfig, county_setups, load_region,
+                                      with_point_value)
+from settlement.region.counties import (BIG_TABLES, CountyCheck, CountyOutcome, CountyTask,
+                                        check_county, in_parallel, settle_county)
+from settlement.region.dip import RegionDip, combine
+from settlement.region.split import region_problems
+from settlement.region.unassigned import unassigned_problems
+
+SUMMARY_NAME = "区域汇总.xlsx"
+HOSPITALS_TABLE = "region_dip_hospitals"
+
+
+@dataclass
+class RegionResult:
+    dip: RegionDip
+    counties: list[CountyOutcome]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.counties)
+
+
+def run_region(region_path: Path, data_dir: Path, out_root: Path, db_url: str, *, workers: int = 1,
+               supersede: bool = False, progress: bool = True, pdf: bool = False,
+               echo=click.echo) -> Outcome:
+    """Record and settle the region; Outcome.ok when every county was settled and saved."""
+    try:
+        region = load_region(region_path)
+        setups = county_setups(region)
+    except ConfigError as exc:
+        echo(str(exc))
+        return Outcome(ok=False)
+    return recorded_run(
+        region, Path(region_path), Path(data_dir), Path(out_root), db_url, echo,
+        supersede=supersede, kind="region",
+        started=lambda run_id: f"区域结算开始 region run {run_id}：{region.region} {region.settlement_year} 年度，"
+                               f"{len(setups)} 个县（区）（方案 {region.scenario}）",
+        work=lambda store, run_id, run_dir: _work(store, run_id, run_dir, region, setups,
+                                                  Path(data_dir), workers, progress, pdf, echo),
+        finished=lambda result, run_id, run_dir, problems: _print(echo, result, run_id, run_dir,
+                                                                  problems))
+
+
+def region_inputs(data_dir: Path) -> LoadResult:
+    """The region folder's small tables (units, communities, catalogues, budgets, scores …)."""
+    from settlement.loader import load_folder
+    from settlement.schema import contract
+
+    return load_folder(data_dir, tables=[t for t in contract() if t not in BIG_TABLES])
+
+
+def settle_region(region: RegionConfig, setups: list[CountySetup], data_dir: Path, run_id: str,
+                  work: Path, problems: list[Problem], *, workers: int = 1,
+                  presettlements: dict[str, pd.DataFrame | None] | None = None, steps=None,
+                  pdf: bool = False) -> tuple[RegionResult | None, LoadResult]:
+    """Check every county, the region's point value, every county settled and written.
+
+    Problems are appended to ``problems`` (each once: a small table's problem is found by every
+    county); the result is None when the checks or the region's DIP found an error. Also
+    returns what was read, for the validation report. County outcomes come back in the region
+    file's order; the region summary is written only when all of them succeeded.
+    """
+    from settlement.region.summary import write_region_summary
+    from settlement.report.results_csv import write_results
+
+    steps = steps or Steps(show=False)
+    with steps("读取与校验（逐县）load and validate, county by county"):
+        small = region_inputs(data_dir)
+        tasks = _tasks(small, setups, data_dir, problems)
+        checks = in_parallel(check_county, tasks, workers) if tasks else []
+        read = _what_was_read(small, checks)
+        if tasks:  # rows of no county would be left out silently: errors
+            problems += unassigned_problems(data_dir, read.sources, BIG_TABLES,
+                                            {c for t in tasks for c in t.community_ids})
+        problems[:] = _once(problems + [p for c in checks for p in c.problems])
+    if not tasks or has_errors(problems):
+        return None, read
+    with steps("区域 DIP 点值测算 region DIP point value"):
+        first = setups[0].resolved
+        rdip = combine([c.points for c in checks], checks[0].decimals, small.tables["units"],
+                       first.params.dip)
+        problems += rdip.problems
+    if has_errors(problems):
+        return None, read
+    reference = (f"{region.region}区域点数法总额预算：区域 DIP 基金预算 ÷ 报销比例 ÷ 全区域医院病例分值合计"
+                 f"（{region.path.name}，见 {SUMMARY_NAME}）")
+    warnings = [p for p in problems if p.severity == "warning"]
+    for task in tasks:
+        task.setup = with_point_value(task.setup, rdip.value, reference)
+        task.run_id, task.out_dir, task.warnings, task.pdf = (run_id, work / task.setup.county_id,
+                                                              warnings, pdf)
+        task.presettlements = (presettlements or {}).get(task.setup.county_id)
+    with steps(f"各县（区）结算 {len(tasks)} counties（{workers} 进程 workers）"):
+        outcomes = in_parallel(settle_county, tasks, workers)
+    result = RegionResult(rdip, outcomes)
+    problems += [_of_county(p, o.county_id) for o in outcomes for p in o.problems]
+    if not result.ok:
+        for outcome in outcomes:
+            shutil.rmtree(work / outcome.county_id, ignore_errors=True)
+        return result, read
+    with steps("区域汇总 region summary"):
+        write_results(work / "results", {HOSPITALS_TABLE: rdip.hospitals}, [HOSPITALS_TABLE])
+        write_region_summary(work / SUMMARY_NAME, region, setups, result, run_id)
+    return result, read
+
+
+def _tasks(small: LoadResult, setups: list[CountySetup], data_dir: Path,
+           problems: list[Problem]) -> list[CountyTask]:
+    """One task per county (its communities), after the region's own cross-county rules."""
+    problems += small.problems
+    tables = small.tables
+    if "units" not in tables or "communities" not in tables or has_errors(problems):
+        return []
+    files = {t: s.file for t, s in small.sources.items()}
+    problems += region_problems(tables, [s.county_id for s in setups], files.get("units", ""),
+                                files.get("communities", ""))
+    if has_errors(problems):
+        return []
+    communities = tables["communities"]
+    return [CountyTask(s, Path(data_dir), sorted(communities.loc[
+        communities["county_id"].eq(s.county_id).fillna(False), "community_id"].astype(str)))
+        for s in setups]
+
+
+def _what_was_read(small: LoadResult, checks: list[CountyCheck]) -> LoadResult:
+    """The small tables' load with the big tables' sources (rows: Σ over the counties) and the
+    hashes of every file read — for the validation report and the run record."""
+    read = LoadResult(tables=dict(small.tables), sources=dict(small.sources),
+                      problems=list(small.problems), file_hashes=dict(small.file_hashes))
+    for name in BIG_TABLES:
+        found = [c.sources[name] for c in checks if name in c.sources]
+        if found:
+            read.sources[name] = dataclasses.replace(found[0], rows=sum(s.rows for s in found))
+    for check in checks:
+        read.file_hashes.update(check.file_hashes)
+    return read
+
+
+def _once(problems: list[Problem]) -> list[Problem]:
+    return list(dict.fromkeys(problems))
+
+
+def stored_tables(result: RegionResult) -> dict[str, pd.DataFrame]:
+    """Every county's result tables concatenated in county order (the run's stored results)."""
+    out = {}
+    for name in STORED_RESULTS:
+        frames = [_stored(name, c.tables[name], c.county_id) for c in result.counties
+                  if c.tables.get(name) is not None]
+        if frames:
+            out[name] = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return out
+
+
+def _stored(name: str, frame: pd.DataFrame, county_id: str) -> pd.DataFrame:
+    """A county's table as the region run stores it: the county-level indicator rows (scope
+    ``county`` in the county's own files) are named by the county's id, one row per county."""
+    if name != "indicators" or "scope" not in frame:
+        return frame
+    scope = frame["scope"].astype("string")
+    return frame.assign(scope=scope.mask(scope.eq("county"), county_id))
+
+
+def _of_county(problem: Problem, county_id: str) -> Problem:
+    return dataclasses.replace(problem, message_zh=f"【县（区）{county_id}】{problem.message_zh}",
+                               message_en=f"[county {county_id}] {problem.message_en}")
+
+
+def _work(store, run_id: str, run_dir: Path, region: RegionConfig, setups: list[CountySetup],
+          data_dir: Path, workers: int, progress: bool, pdf: bool, echo):
+    """Load → validate → region DIP → counties → summary → persist (into the partial folder)."""
+    from settlement.store.rundir import partial_dir
+    from settlement.validation.report import print_summary, write_report
+
+    steps, work, problems = Steps(echo, progress), partial_dir(run_dir), []
+    failed = Outcome(ok=False, problems=problems, run_id=run_id, run_dir=run_dir)
+    try:
+        months = {s.county_id: _recorded_months(store, s) for s in setups}
+        result, loaded = settle_region(region, setups, data_dir, run_id, work, problems,
+                                       workers=workers, presettlements=months, steps=steps, pdf=pdf)
+        store.update_run(run_id, input_hashes=loaded.file_hashes,
+                         input_rows={t: s.rows for t, s in loaded.sources.items()})
+        write_report(problems, loaded, work / "validation")
+        if result is None or not result.ok or has_errors(problems):
+            print_summary(problems, loaded, echo)
+            reason = _failure_reason(problems, validated=result is not None)
+            store.fail_run(run_id, reason, steps.timings)
+            echo(f"区域结算失败 region run failed: {reason}")
+            return failed, None
+        with steps("保存到数据库 save to database"):
+            store.save_results(run_id, stored_tables(result), timings=steps.timings)
+    except BaseException as exc:
+        end_failed_run(exc, store, run_id, steps.timings, work, echo, "区域结算失败 region run failed")
+        return failed, None
+    return Outcome(ok=True, problems=problems, run_id=run_id, run_dir=run_dir), result
+
+
+def _recorded_months(store, setup: CountySetup) -> pd.DataFrame | None:
+    """The county's recorded monthly DIP pre-settlements (month runs of its own config)."""
+    from settlement.monthly.recorded import recorded_presettlements
+
+    return recorded_presettlements(store.engine, setup.config.county, setup.resolved.year)
+
+
+def _print(echo, result: RegionResult, run_id: str, run_dir: Path, problems: list[Problem]) -> None:
+    from settlement.money import yuan_display as y
+
+    echo("")
+    echo(f"区域结算完成 region settlement finished — run {run_id}")
+    echo(f"  区域结算点值 region point value: {result.dip.value} 元/分"
+         f"（全区域医院分值 {result.dip.point_value.total_points:,}）")
+    for c in result.counties:
+        cs = c.tables["community_settlement"]
+        echo(f"  {c.county_id} {c.county}: 打包额 package {y(int(cs['package'].sum()))}，支出 spent "
+             f"{y(int(cs['expenditure'].sum()))}，结余 balance {y(int(cs['balance'].sum()))}")
+    warnings = [p for p in problems if p.severity == "warning"]
+    if warnings:
+        echo(f"  提示 {len(warnings)} 条 warnings（见 validation/问题清单.xlsx）")
+    echo(f"  报表 reports: {run_dir}/{SUMMARY_NAME}；各县（区）: {run_dir}/<county_id>/（汇总.xlsx, "
+         "医保对账.xlsx, communities/, units/, results/）")
+    echo(f"  运行记录 manifest: {run_dir}/manifest.json")

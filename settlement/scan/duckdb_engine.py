@@ -1,0 +1,211 @@
+"""The DuckDB engine: the scans as SQL over Arrow-registered frames or Parquet files.
+
+One in-process DuckDB connection per engine, with the options ``memory_limit`` ("2GB"),
+``temp_directory`` (where a query spills when it outgrows the limit) and ``threads``. A
+frame is registered as an Arrow view of only the columns a scan needs (zero-copy for the
+loader's Arrow-backed strings and numpy numbers) and unregistered after the scan; a Parquet
+table is read by ``read_parquet`` with only those columns, so the big tables never have to be
+in memory. Money is summed as DuckDB's exact HUGEINT and cast back to BIGINT (an overflow
+is an error, never a float); counts are exact; distinct persons are ``COUNT(DISTINCT …)``.
+The queries are in :mod:`duckdb_sql`; :mod:`shape` lays the long results out as the
+pandas engine's frames.
+
+The claims audit streams the claims batch by batch (:meth:`DuckDBEngine.batches`: frames
+sliced, Parquet through ``to_arrow_reader``) and applies the one numpy implementation of the
+rules to each batch: memory stays bounded by the batch and the rules exist once.
+"""
+
+from __future__ import annotations
+
+import itertools
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from settlement.scan import Engine, Table, Window, register_engine
+from settlement.scan import duckdb_sql as q
+from settlement.scan import shape
+from settlement.scan.frames import (DEFAULTS, SQL_TYPES, arrow_to_frame, columns_of,
+                                    money_columns, parquet_files, parquet_type, row_offsets,
+                                    with_defaults)
+
+try:  # the DIP scans (helper "dipscan")
+    from settlement.scan.dip_sql import DuckDBDipScan
+except ImportError:  # pragma: no cover - until the DIP scan exists
+    class DuckDBDipScan:  # type: ignore[no-redef]
+        pass
+
+BATCH_ROWS = 1 << 20
+_names = itertools.count()
+
+
+@register_engine("duckdb")
+class DuckDBEngine(DuckDBDipScan, Engine):
+    """Scans as DuckDB SQL; options memory_limit, temp_directory, threads, batch_rows."""
+
+    def __init__(self, memory_limit: str | None = None, temp_directory: str | Path | None = None,
+                 threads: int | None = None, batch_rows: int = BATCH_ROWS, **options):
+        super().__init__(memory_limit=memory_limit, temp_directory=temp_directory,
+                         threads=threads, batch_rows=batch_rows, **options)
+        config = {"preserve_insertion_order": True}
+        if memory_limit:
+            config["memory_limit"] = str(memory_limit)
+        if temp_directory:
+            config["temp_directory"] = str(temp_directory)
+        if threads:
+            config["threads"] = int(threads)
+        self.con = duckdb.connect(":memory:", config=config)
+        self.batch_rows = int(batch_rows)
+        self._views: list[str] = []
+
+    # ------------------------------------------------------------ helpers (also for mixins)
+    @contextmanager
+    def scope(self):
+        """Views registered inside are unregistered on the way out."""
+        mark = len(self._views)
+        try:
+            yield self
+        finally:
+            while len(self._views) > mark:
+                self.con.unregister(self._views.pop())
+
+    def small(self, frame: pd.DataFrame, name: str = "t") -> str:
+        """Register a (small) frame as a view; its name."""
+        view = f"{name}_{next(_names)}"
+        self.con.register(view, pa.Table.from_pandas(frame, preserve_index=False))
+        self._views.append(view)
+        return view
+
+    def relation(self, table: Table, columns: list[str], *, row: bool = False) -> str:
+        """SQL for FROM: ``columns`` of a frame (an Arrow view) or of Parquet files; a missing
+        optional column takes its default; ``row`` adds ``__row`` (the row's position)."""
+        if isinstance(table, pd.DataFrame):
+            arrow = pa.Table.from_pandas(with_defaults(table, columns), preserve_index=False)
+            if row:
+                arrow = arrow.append_column("__row", pa.array(np.arange(len(table), dtype=np.int64)))
+            view = f"scan_{next(_names)}"
+            self.con.register(view, arrow)
+            self._views.append(view)
+            return view
+        present = columns_of(table)
+        select = [(_fen(table, c) if c in money_columns() else f'"{c}"') if c in present
+                  else f'{_default(c)} AS "{c}"' for c in columns]
+        files = [str(f) for f in parquet_files(Path(table))]
+        if row:
+            offsets = " ".join(f"WHEN {_quote(f)} THEN {o}" for f, o in row_offsets(Path(table)))
+            select.append(f"(CASE filename {offsets} END) + file_row_number AS __row")
+        options = ", filename = true, file_row_number = true" if row else ""
+        source = f"read_parquet([{', '.join(_quote(f) for f in files)}], union_by_name = true{options})"
+        return f"(SELECT {', '.join(select)} FROM {source})"
+
+    def frame(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        """Run a query; the result as a frame with the loader's dtypes."""
+        return arrow_to_frame(self.con.sql(sql, params=params or None).to_arrow_table())
+
+    def _units(self, units: pd.DataFrame) -> str:
+        return self.small(q.unit_attributes(units), "units")
+
+    # ------------------------------------------------------------ the scans
+    def expenditure_lines(self, dip_cases: Table, inpatient_cases: Table,
+                          outpatient_claims: Table, units: pd.DataFrame, *,
+                          window: Window | None = None) -> pd.DataFrame:
+        with self.scope():
+            ip = self.relation(inpatient_cases, ["case_id", "community_id", "unit_id", "fund_paid",
+                                                 "discharge_date"])
+            op = self.relation(outpatient_claims, ["community_id", "claim_type", "fund_paid",
+                                                   "service_date"])
+            dip = self.relation(dip_cases, ["case_id", "unit_id", "community_id", "fund_due"])
+            sql, params = q.expenditure(dip, ip, op, self._units(units), window)
+            long = self.frame(sql, params)
+        return shape.expenditure_frame(long)
+
+    def cohort_items(self, cohort: pd.DataFrame, inpatient_cases: Table,
+                     outpatient_claims: Table | None, units: pd.DataFrame,
+                     dip_cases: Table | None = None) -> pd.DataFrame:
+        periods = cohort[["person_id", "community_id", "period_start", "period_end"]].reset_index(drop=True)
+        periods = periods.assign(pos=np.arange(len(periods), dtype=np.int64),
+                                 period_start=periods["period_start"].astype("datetime64[ns]"),
+                                 period_end=periods["period_end"].astype("datetime64[ns]"))
+        with self.scope():
+            k, u = self.small(periods, "cohort"), self._units(units)
+            ip = self.relation(inpatient_cases, q.COHORT_CASE_COLUMNS, row=True)
+            dip = (self.relation(dip_cases, ["case_id", "fund_due"]) if dip_cases is not None
+                   else None)
+            frames = [shape.cohort_frame("inpatient_cases", self.frame(q.cohort_cases(ip, k, u, dip)))]
+            if outpatient_claims is not None:
+                op = self.relation(outpatient_claims, q.COHORT_CLAIM_COLUMNS, row=True)
+                frames.append(shape.cohort_frame("outpatient_claims",
+                                                 self.frame(q.cohort_claims(op, k))))
+        return pd.concat(frames, ignore_index=True)
+
+    def indicator_counts(self, inpatient_cases: Table, outpatient_claims: Table,
+                         units: pd.DataFrame, reference_costs: pd.DataFrame | None = None, *,
+                         window: Window | None = None) -> pd.DataFrame:
+        with self.scope():
+            u = self._units(units)
+            ref = self.small(q.reference_table(reference_costs), "reference")
+            ip = self.relation(inpatient_cases, q.IP_COLUMNS)
+            op = self.relation(outpatient_claims, q.OP_COLUMNS)
+            ip_sums = self.frame(*q.inpatient_counts(ip, u, ref, window)).set_index("community_id")
+            op_sums = self.frame(*q.outpatient_counts(op, u, window)).set_index("community_id")
+            persons = self.frame(*q.persons(ip, op, u, window)).set_index("scope")
+        return shape.indicator_frame(ip_sums, op_sums, persons)
+
+    def outpatient_at_home(self, outpatient_claims: Table, units: pd.DataFrame, *,
+                           window: Window | None = None) -> pd.DataFrame:
+        with self.scope():
+            op = self.relation(outpatient_claims, ["community_id", "unit_id", "fund_paid",
+                                                   "service_date"])
+            sums = self.frame(*q.outpatient_home(op, self._units(units), window))
+        return shape.outpatient_home_frame(sums)
+
+    def batches(self, table: Table, columns: list[str]) -> Iterator[pd.DataFrame]:
+        if isinstance(table, pd.DataFrame):
+            frame = with_defaults(table, columns)
+            for start in range(0, max(len(frame), 1), self.batch_rows):
+                yield frame.iloc[start:start + self.batch_rows]
+            return
+        with self.scope():
+            reader = self.con.sql(f"SELECT * FROM {self.relation(table, columns)}").to_arrow_reader(
+                self.batch_rows)
+            for batch in reader:
+                yield arrow_to_frame(batch)
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def _fen(table: Path, column: str) -> str:
+    """A Parquet money column (yuan, :mod:`frames`) as BIGINT fen, exactly."""
+    kind = parquet_type(table, column)
+    if pa.types.is_decimal(kind):
+        if kind.scale <= 2:
+            return f'CAST("{column}" * 100 AS BIGINT) AS "{column}"'
+        exact = f'("{column}" * 100 = trunc("{column}" * 100))'  # sub-fen digits: refused
+        return (f"CASE WHEN {exact} IS NOT FALSE THEN CAST(\"{column}\" * 100 AS BIGINT) ELSE "
+                f"error('金额列 {column} 含分以下的位数 / sub-fen digits') END AS \"{column}\"")
+    if pa.types.is_integer(kind):
+        return f'(CAST("{column}" AS BIGINT) * 100) AS "{column}"'
+    if pa.types.is_floating(kind):
+        return f'CAST(round("{column}" * 100) AS BIGINT) AS "{column}"'
+    raise TypeError(f"Parquet 金额列类型 {kind} 无法换算为分 / money column of type {kind}")
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _default(column: str) -> str:
+    value = DEFAULTS[column]
+    if value is None:
+        return f"CAST(NULL AS {SQL_TYPES.get(column, 'VARCHAR')})"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return "CAST('NaN' AS DOUBLE)"
+    return f"CAST({value} AS BIGINT)"
