@@ -259,3 +259,30 @@ def test_libreoffice_renders_a_statement_to_pdf(written, tmp_path):
         assert "城关镇卫生院" in text and "本单位净结算额" in text and "1,900.01" in text
     else:  # poppler-utils missing: count page objects in the PDF itself
         assert len(re.findall(rb"/Type\s*/Page[^s]", data)) >= 1
+
+
+def test_the_indicator_sheet_shows_each_value_in_its_own_unit():
+    """Shares in %, 次均费用 in yuan (the value is exact fen, its numerator money), per-thousand
+    rates and days as numbers — never a cost per case printed as a percentage."""
+    from settlement.report.summary import _indicators
+
+    frame = pd.DataFrame({
+        "scope": ["county"] * 4, "period": ["2025"] * 4,
+        "indicator": ["county_visit_rate", "inpatient_cost_per_case", "inpatient_rate",
+                      "average_length_of_stay"],
+        "label_zh": ["县域内就诊率", "住院次均费用（元）", "区域住院率（每千参保人）", "平均住院日（天）"],
+        "numerator": [900, 3_000_001, 5, 20], "denominator": [1_000, 4, 2_000, 5],
+        "value": [0.9, 750_000.0, 2.5, 4.0], "target": [0.85, float("nan"), float("nan"), float("nan")],
+        "direction": ["at_least", pd.NA, pd.NA, pd.NA], "met": [True, pd.NA, pd.NA, pd.NA],
+        "counted": ["人次", "元/人次", "人次/千人", "天/人次"]})
+    context = ReportContext(county="示例县", year=2025, run_id="r", units=pd.DataFrame(),
+                            communities=pd.DataFrame({"community_id": [], "community_name": []}))
+    shown = _indicators(frame, context).set_index("indicator")
+    assert shown.loc["county_visit_rate", "value_pct"] == 0.9
+    assert pd.isna(shown.loc["inpatient_cost_per_case", "value_pct"])
+    assert shown.loc["inpatient_cost_per_case", "value_yuan"] == 750_000  # fen, written as 7,500.00
+    assert shown.loc["inpatient_cost_per_case", "numerator_y"] == 3_000_001  # money: 30,000.01 元
+    assert pd.isna(shown.loc["inpatient_cost_per_case", "numerator_n"])
+    assert shown.loc["inpatient_cost_per_case", "denominator_n"] == 4  # cases
+    assert shown.loc["inpatient_rate", "value_num"] == 2.5
+    assert shown.loc["average_length_of_stay", "value_num"] == 4.0

@@ -179,7 +179,8 @@ def _indicators(frame: pd.DataFrame, ctx: ReportContext) -> pd.DataFrame:
     if frame.empty:
         return frame
     counted = frame.get("counted", pd.Series("", index=frame.index)).astype(str)
-    money = counted.eq("分")
+    money = counted.eq("分")  # both parts counted in fen
+    per_case = counted.str.startswith("元")  # 元/人次: fen ÷ cases (次均费用)
     num, den = frame["numerator"].astype("float64"), frame["denominator"].astype("float64")
     scope = frame["scope"].astype(str)
     code = frame["indicator"].astype(str)
@@ -191,8 +192,10 @@ def _indicators(frame: pd.DataFrame, ctx: ReportContext) -> pd.DataFrame:
         value_yuan=value.round().astype("Int64").where(yuan),
         target_pct=target.where(ratio), target_num=target.where(~ratio),
         scope_zh=[("全县" if s == "county" else ctx.community_name(s)) for s in scope],
-        numerator_n=num.round().astype("Int64").where(~money), denominator_n=den.round().astype("Int64").where(~money),
-        numerator_y=num.round().astype("Int64").where(money), denominator_y=den.round().astype("Int64").where(money),
+        numerator_n=num.round().astype("Int64").where(~money & ~per_case),
+        denominator_n=den.round().astype("Int64").where(~money),
+        numerator_y=num.round().astype("Int64").where(money | per_case),
+        denominator_y=den.round().astype("Int64").where(money),
         direction_zh=frame.get("direction", pd.Series("", index=frame.index))
         .map({"at_least": "不低于", "below": "低于"}),
         met=frame["met"].astype("boolean") if "met" in frame else pd.NA)
