@@ -242,8 +242,10 @@ def _print(echo, result: RegionResult, run_id: str, run_dir: Path, problems: lis
          f"（全区域医院分值 {result.dip.point_value.total_points:,}）")
     for c in result.counties:
         cs = c.tables["community_settlement"]
+        balance = int(cs["balance"].sum())  # Σ of the county's communities (some may overrun)
+        verdict = f"结余 surplus {y(balance)}" if balance >= 0 else f"超支 overrun {y(-balance)}"
         echo(f"  {c.county_id} {c.county}: 打包额 package {y(int(cs['package'].sum()))}，支出 spent "
-             f"{y(int(cs['expenditure'].sum()))}，结余 balance {y(int(cs['balance'].sum()))}")
+             f"{y(int(cs['expenditure'].sum()))}，{verdict}（各医共体合计 communities together）")
     warnings = [p for p in problems if p.severity == "warning"]
     if warnings:
         echo(f"  提示 {len(warnings)} 条 warnings（见 validation/问题清单.xlsx）")
