@@ -209,6 +209,17 @@ def test_parquet_money_is_yuan_and_becomes_exact_fen(engines, tmp_path):
             assert lines["expenditure_outpatient_general"].tolist() == [163_201 + 29], (name, engine)
 
 
+def test_parquet_float_money_that_is_not_whole_fen_is_refused(engines, tmp_path):
+    """A float money column is taken only when each value is exactly a whole number of fen
+    (the loader's rule): 0.125 元 is refused by every engine, never rounded to 13 fen."""
+    claims = pd.DataFrame({"claim_id": ["O1"], "community_id": ["C1"],
+                           "claim_type": ["general"], "unit_id": ["L1"], "fund_paid": [0.125]})
+    pq.write_table(pa.Table.from_pandas(claims, preserve_index=False), tmp_path / "sub_fen.parquet")
+    for engine in engines.values():
+        with pytest.raises(Exception, match="整分"):
+            engine.expenditure_lines(NO_DIP, NO_CASES, tmp_path / "sub_fen.parquet", UNITS)
+
+
 # ------------------------------------------------------------------ whole settlement
 def _same_tables(a, b):
     assert list(a.tables) == list(b.tables)

@@ -282,6 +282,11 @@ def test_parquet_money_in_yuan_becomes_fen_exactly(spark, pandas_engine, tmp_pat
         assert got.loc[0, "expenditure_outpatient_general"] == fen, money.type
         assert_frame_equal(pandas_engine.expenditure_lines(t["dip_cases"], t["inpatient_cases"],
                                                            path, t["units"]), got, check_dtype=True)
+    sub_fen = tmp_path / "op-sub-fen.parquet"  # 0.125 元 is not a whole number of fen: refused
+    money = pa.array([0.125], pa.float64())
+    pq.write_table(pa.table({**base, "total_cost": money, "fund_paid": money}), sub_fen)
+    with pytest.raises(Exception, match="整分"):
+        spark.expenditure_lines(t["dip_cases"], t["inpatient_cases"], sub_fen, t["units"])
 
 
 def test_empty_tables_equal_pandas(spark, pandas_engine):

@@ -191,8 +191,11 @@ def _fen(table: Path, column: str) -> str:
                 f"error('金额列 {column} 含分以下的位数 / sub-fen digits') END AS \"{column}\"")
     if pa.types.is_integer(kind):
         return f'(CAST("{column}" AS BIGINT) * 100) AS "{column}"'
-    if pa.types.is_floating(kind):
-        return f'CAST(round("{column}" * 100) AS BIGINT) AS "{column}"'
+    if pa.types.is_floating(kind):  # exact or refused: the double must be a whole number of fen
+        fen = f'round("{column}" * 100)'
+        exact = f'({fen} / 100 = "{column}")'
+        return (f"CASE WHEN {exact} IS NOT FALSE THEN CAST({fen} AS BIGINT) ELSE "
+                f"error('金额列 {column} 为浮点数且不是整分金额 / not a whole number of fen') END AS \"{column}\"")
     raise TypeError(f"Parquet 金额列类型 {kind} 无法换算为分 / money column of type {kind}")
 
 

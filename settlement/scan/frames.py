@@ -9,7 +9,8 @@ Parquet is read as the loader types it: strings ``string`` (Arrow-backed), int64
 ``bool`` (``boolean`` with a missing value). A money column of the contract (type ``money``)
 holds **yuan** in Parquet, as the loader reads it (the generator writes ``decimal(18,2)``);
 the scans take it as int64 fen: decimal × 100 exactly (a sub-fen digit is an error, never
-rounded away), integer × 100, float rounded once (``round(x × 100)``)::
+rounded away), integer × 100, a float only when it is exactly the double of a whole number of
+fen (``round(x × 100) / 100 == x``, the loader's rule too), else an error — never rounded::
 
     fund_paid decimal 1632.01  →  163201 fen The files of a folder are read in the order of
 their paths (``sorted``), so a row's position is the same for every engine::
@@ -72,8 +73,14 @@ def fen_of_yuan(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Arra
         return pc.cast(pc.multiply(column, pa.scalar(Decimal(100), pa.decimal128(3, 0))), pa.int64())
     if pa.types.is_integer(kind):
         return pc.multiply_checked(pc.cast(column, pa.int64()), 100)
-    if pa.types.is_floating(kind):
-        return pc.cast(pc.round(pc.multiply(column, 100.0)), pa.int64())
+    if pa.types.is_floating(kind):  # exact or refused: the double must be a whole number of fen
+        values = pc.cast(column, pa.float64())
+        fen = pc.round(pc.multiply(values, 100.0))
+        exact = pc.equal(pc.divide(fen, 100.0), values)
+        if not pc.all(pc.or_kleene(exact, pc.is_null(values))).as_py():
+            raise ValueError("Parquet 金额列为浮点数且含不是整分的金额（请导出为 decimal(18,2) 或文本）"
+                             " / a floating money column holds an amount that is not a whole number of fen")
+        return pc.cast(fen, pa.int64())
     raise TypeError(f"Parquet 金额列类型 {kind} 无法换算为分 / money column of type {kind}")
 
 

@@ -175,8 +175,10 @@ def _fen(column: str, kind) -> str:
                 f"CAST(raise_error('金额列 {column} 含分以下的位数 / sub-fen digits') AS BIGINT))")
     if sort in ("long", "integer", "short", "byte"):
         return f"CAST({name} AS BIGINT) * 100"
-    if sort in ("double", "float"):
-        return f"CAST(round({name} * 100) AS BIGINT)"
+    if sort in ("double", "float"):  # exact or refused: the double must be a whole number of fen
+        fen = f"round(CAST({name} AS DOUBLE) * 100)"
+        return (f"IF({fen} / 100 = CAST({name} AS DOUBLE) OR {name} IS NULL, CAST({fen} AS BIGINT), "
+                f"CAST(raise_error('金额列 {column} 为浮点数且不是整分金额 / not a whole number of fen') AS BIGINT))")
     raise TypeError(f"Parquet 金额列类型 {sort} 无法换算为分 / money column of type {sort}")
 
 
