@@ -8,10 +8,11 @@ times, interleaved (best of N):
 
 * the **scan** (every case scored, Σ per unit: counts, exact points, at-cost, self-pay,
   violations): ``engine.dip_unit_points`` on the DuckDB engine (our generated SQL,
-  :mod:`settlement.scan.dip_sql`) and on the pandas engine (numpy), against one hand-written
+  :mod:`settlement.scan.dip_query`) and on the pandas engine (numpy), against one hand-written
   DuckDB query of the same computation — over the in-memory frame and over a Parquet file;
 * the **stage** :func:`settlement.dip.stage.settle_dip` (case list, point value, unit
-  settlement; explain ``none`` / ``rule``) on both engines, against one hand-written DuckDB
+  settlement; explain ``none`` / ``rule``) on both engines, from the frame and from the
+  Parquet file (as a spilled table reaches the stage), against one hand-written DuckDB
   query of the whole computation (point value, per-unit gross / fund due / withhold / return
   / fund paid, in exact integers).
 
@@ -298,8 +299,8 @@ class Bench:
     def variants(self) -> dict:
         d, p, sql = self.data, self.params, self.con.execute
         small = (d["units"], d["groups"], d["refs"], p)
-        stage = lambda engine, explain: lambda: settle_dip(  # noqa: E731
-            d["cases"], d["units"], d["groups"], d["refs"], d["scores"], d["prepayments"], p,
+        stage = lambda engine, explain, cases=d["cases"]: lambda: settle_dip(  # noqa: E731
+            cases, d["units"], d["groups"], d["refs"], d["scores"], d["prepayments"], p,
             explain=explain, engine=self.engines[engine])
         return {
             "sql_scan": lambda: sql(scan_query(p, "cases")).df(),
@@ -313,6 +314,8 @@ class Bench:
             "stage_duckdb_none": stage("duckdb", "none"),
             "stage_pandas_rule": stage("pandas", "rule"),
             "stage_duckdb_rule": stage("duckdb", "rule"),
+            "stage_pandas_parquet": stage("pandas", "rule", self.parquet),
+            "stage_duckdb_parquet": stage("duckdb", "rule", self.parquet),
         }
 
     def run(self, repeat: int, only: str | None = None) -> tuple[dict, dict]:
@@ -359,6 +362,10 @@ class Bench:
                 out[f"stage_duckdb_{e}"].units.equals(out[f"stage_pandas_{e}"].units)
                 and out[f"stage_duckdb_{e}"].cases.equals(out[f"stage_pandas_{e}"].cases)
                 for e in ("none", "rule")),
+            "stage: Parquet = frame, both engines": all(
+                out[f"stage_{e}_parquet"].units.equals(out["stage_pandas_rule"].units)
+                and _same_cases(out[f"stage_{e}_parquet"].cases, out["stage_pandas_rule"].cases)
+                for e in ("pandas", "duckdb")),
             "stage: points per unit = hand-written SQL": bool(
                 (np.rint(stage["points"] * scale).astype("int64")
                  == sql_stage["point_units"].reindex(stage.index).astype("int64")).all()),
@@ -366,6 +373,12 @@ class Bench:
                 (stage[c] == sql_stage[c].reindex(stage.index).astype("int64")).all()
                 for c in ("fund_due", "fund_paid")),
         }
+
+
+def _same_cases(a: pd.DataFrame, b: pd.DataFrame) -> bool:
+    """The case lists are equal (case_id compared as text: its Arrow string type may differ)."""
+    return (a.drop(columns="case_id").equals(b.drop(columns="case_id"))
+            and a["case_id"].astype(str).equals(b["case_id"].astype(str)))
 
 
 def report(best: dict, checks: dict, outputs: dict, bench: Bench) -> None:
@@ -384,7 +397,9 @@ def report(best: dict, checks: dict, outputs: dict, bench: Bench) -> None:
             ("stage: ours, pandas, explain none", "stage_pandas_none", "sql_stage"),
             ("stage: ours, DuckDB, explain none", "stage_duckdb_none", "sql_stage"),
             ("stage: ours, pandas, explain rule", "stage_pandas_rule", "sql_stage"),
-            ("stage: ours, DuckDB, explain rule", "stage_duckdb_rule", "sql_stage")]
+            ("stage: ours, DuckDB, explain rule", "stage_duckdb_rule", "sql_stage"),
+            ("stage: ours, pandas, Parquet, rule", "stage_pandas_parquet", "sql_stage"),
+            ("stage: ours, DuckDB, Parquet, rule", "stage_duckdb_parquet", "sql_stage")]
     print(f"{'best of N':42} {'wall':>8} {'× hand':>7} {'CPU':>8} {'× hand':>7}")
     for label, name, base in (r for r in rows if r[1] in best):
         (wall, cpu), (base_wall, base_cpu) = best[name], best[base]

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import psutil
+import yaml
 
 SETTLEMENT = [sys.executable, "-m", "settlement.cli"]
 
@@ -59,6 +60,18 @@ class TreeMemory:
         return self.peak
 
 
+def _follow(child: subprocess.Popen, start: float, memory: TreeMemory, show: bool) -> str:
+    """The child's output (each step line shown as it comes when ``show``)."""
+    lines = []
+    for line in child.stdout:
+        lines.append(line)
+        if show and line.strip().startswith(("▸", "完成", "区域", "已")):
+            print(f"[{time.perf_counter() - start:7.1f} s, peak {memory.peak / 2**20:6.0f} MB] {line.rstrip()}",
+                  flush=True)
+    child.wait()
+    return "".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--counties", type=int, default=3)
@@ -67,6 +80,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--data", type=Path, default=None, help="an existing region folder")
     parser.add_argument("--keep", type=Path, default=None, help="work folder to keep")
+    parser.add_argument("--progress", action="store_true",
+                        help="print the run's steps as they come, with the time and Σ RSS so far")
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="bench_region_"))
     work.mkdir(parents=True, exist_ok=True)
@@ -80,10 +95,10 @@ def main() -> None:
     start = time.perf_counter()
     child = subprocess.Popen(SETTLEMENT + ["run", "--region", str(data / "region.yaml"), "--data", str(data),
                                            "--workers", str(args.workers), "--out", str(work / "reports"),
-                                           "--db", f"sqlite:///{work / 'runs.db'}", "--quiet"],
+                                           "--db", f"sqlite:///{work / 'runs.db'}"],
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     memory = TreeMemory(child.pid)
-    output, _ = child.communicate()
+    output = _follow(child, start, memory, args.progress)
     wall, peak = time.perf_counter() - start, memory.stop()
     if child.returncode != 0:
         print(output[-4000:])
@@ -93,7 +108,8 @@ def main() -> None:
     rows = manifest.get("row_counts", {}).get("inputs", {})
     print(f"machine: {platform.processor() or platform.machine()}, {psutil.cpu_count()} CPUs, "
           f"{psutil.virtual_memory().total / 2**30:.0f} GiB, Python {platform.python_version()}")
-    print(f"region: {args.counties} counties, scale {args.scale} ({args.format}); "
+    counties = len(yaml.safe_load((data / "region.yaml").read_text(encoding="utf-8"))["counties"])
+    print(f"region: {counties} counties, scale {args.scale if args.data is None else '-'} ({args.format}); "
           f"{rows.get('inpatient_cases', 0):,} cases, {rows.get('outpatient_claims', 0):,} claims; "
           f"generated in {generated:.1f} s")
     for step, seconds in manifest.get("timings_seconds", {}).items():

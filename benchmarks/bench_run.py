@@ -105,7 +105,7 @@ def main() -> None:
     if child.returncode != 0:
         print(child.stdout[-3000:], child.stderr[-3000:])
         raise SystemExit(f"run failed with exit code {child.returncode}")
-    (run_dir,) = list((work / "reports").iterdir())
+    (run_dir,) = [p for p in (work / "reports").iterdir() if not p.name.startswith(".")]  # not .cache
     manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
     rows = manifest["row_counts"]["inputs"]
     print(f"machine: {platform.processor() or platform.machine()}, {platform.python_version()}")

@@ -8,6 +8,7 @@ here, with the problem list), runs :func:`settlement.stages.audit.audit_claims` 
 
 from __future__ import annotations
 
+import tempfile
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import click
 
 from settlement.money import yuan_display as y
 from settlement.problems import has_errors
+from settlement.spill import SpillPolicy
 
 TABLES = ["claims_audit", "claims_audit_totals", "reimbursement_table_check"]
 
@@ -22,20 +24,26 @@ TABLES = ["claims_audit", "claims_audit_totals", "reimbursement_table_check"]
 def run_audit(config_path: Path, data_dir: Path, out_dir: Path, echo=click.echo) -> bool:
     """True when the folder was valid and the audit written (flagged claims are not an error)."""
     from settlement.pipeline import load_and_validate
+    from settlement.validation.report import print_summary
+
+    with tempfile.TemporaryDirectory(prefix="settlement-spill-") as spill:
+        _config, resolved, loaded, problems = load_and_validate(config_path, data_dir, SpillPolicy(Path(spill)))
+        if has_errors(problems) or resolved is None:
+            print_summary(problems, loaded, echo)
+            return False
+        return _audit(resolved, loaded, out_dir, echo)
+
+
+def _audit(resolved, loaded, out_dir: Path, echo) -> bool:
     from settlement.report.results_csv import write_results
     from settlement.stages.audit import audit_claims
     from settlement.stages.audit_table import check_table
-    from settlement.validation.report import print_summary
 
-    _config, resolved, loaded, problems = load_and_validate(config_path, data_dir)
-    if has_errors(problems) or resolved is None:
-        print_summary(problems, loaded, echo)
-        return False
     params = resolved.params.reimbursement
     if params.ratios is None:
         echo("配置中没有报销比例表（reimbursement.ratios），无法审核 / no ratio table configured")
         return False
-    t = loaded.tables
+    t = loaded.stage_tables()  # big tables streamed on disk: audited batch by batch
     start = time.perf_counter()
     result = audit_claims(t["inpatient_cases"], t["outpatient_claims"], t["units"], params)
     seconds = time.perf_counter() - start

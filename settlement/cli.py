@@ -72,16 +72,30 @@ def _sample_region(out_dir: Path, seed: int, scale: float, fmt: str, counties: i
 
 
 @main.command(help="校验输入数据 / validate a data folder against the contract and the config.")
-@click.option("--config", "config_path", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--config", "config_path", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--region", "region_path", default=None, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="统筹区配置：校验区域内每个县（区）与区域规则，一份报告 / a region file: every county and "
+                   "the region's rules, one report")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
+              help="区域校验的并行进程数 / processes for a region's counties")
 @click.option("--data", "data_dir", required=True, type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
               help="报告输出目录（写入 validation/）/ report folder (writes validation/)")
 @click.option("--data-docs", is_flag=True,
               help="另写 Great Expectations Data Docs（英文 HTML，数 MB）/ also write GX Data Docs")
-def validate(config_path: Path, data_dir: Path, out_dir: Path | None, data_docs: bool) -> None:
+def validate(config_path: Path | None, region_path: Path | None, workers: int, data_dir: Path,
+             out_dir: Path | None, data_docs: bool) -> None:
     from settlement.pipeline import validate_inputs
 
-    outcome = validate_inputs(config_path, data_dir, out_dir, data_docs=data_docs)
+    if (config_path is None) == (region_path is None):
+        raise click.UsageError("请给出 --config（单县）或 --region（统筹区）之一 / give exactly one of "
+                               "--config and --region")
+    if region_path is not None:  # issue 13: every county of the region and its own rules
+        from settlement.region.validate import validate_region
+
+        outcome = validate_region(region_path, data_dir, out_dir, workers=workers)
+    else:
+        outcome = validate_inputs(config_path, data_dir, out_dir, data_docs=data_docs)
     if out_dir is None:
         click.echo("未写出报告文件（加 --out 目录 可写出 问题清单.xlsx 与 校验报告.html）"
                    " / no report file written (use --out DIR to write the report)")

@@ -173,8 +173,17 @@ def _column_types(names: list[str], schema: TableSchema) -> dict[str, pa.DataTyp
             for j, n in enumerate(names)}
 
 
-def read_csv(path: Path, schema: TableSchema, encoding: str, problems: list[Problem]) -> CsvText | None:
-    """The text of a CSV table, or None (the reason appended to ``problems``)."""
+@dataclass(frozen=True)
+class Layout:
+    """Where a CSV table's records are: delimiter, header line (0-based), resolved column names."""
+
+    delimiter: str
+    at: int
+    names: list[str]
+
+
+def layout(path: Path, schema: TableSchema, encoding: str, problems: list[Problem]) -> Layout | None:
+    """Delimiter and header of a CSV table, or None (the reason appended to ``problems``)."""
     file, table = path.name, schema.table
     with open(path, "rb") as fh:
         start = fh.read(256 * 1024).decode(encoding, errors="replace").lstrip("\ufeff")
@@ -188,7 +197,73 @@ def read_csv(path: Path, schema: TableSchema, encoding: str, problems: list[Prob
     if delimiter != ",":
         problems.append(Problem("file.delimiter", "warning", table, f"文件用{'制表符' if delimiter == chr(9) else '分号'}"
                                 "而不是逗号分隔列，已按此读取", f"fields are separated by {delimiter!r}", file=file))
-    names = resolve_header(rows[at], schema, file, problems)
+    return Layout(delimiter, at, resolve_header(rows[at], schema, file, problems))
+
+
+class NotTyped(Exception):
+    """A batch of a streamed CSV does not allow the typed read: read the file the slow way."""
+
+
+def stream_typed(path: Path, schema: TableSchema, encoding: str, shape: Layout):
+    """The records of a CSV in batches read with the schema's types: (RawTable, ...) one batch
+    at a time, rows numbered as :func:`read_csv` numbers them; :class:`NotTyped` as soon as a
+    batch holds a cell or line the typed read does not take (the caller then reads the file
+    as text, which finds and names each one)."""
+    types = _column_types(shape.names, schema)
+    if all(t == pa.large_string() for t in types.values()):
+        raise NotTyped
+    read, parse, convert = _typed_options(encoding, shape.delimiter, shape.at, types)
+    try:
+        reader = pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
+        first = shape.at + 2
+        for batch in reader:
+            table = pa.Table.from_batches([batch])
+            if not _within_limits(table, shape.names, schema):
+                raise NotTyped
+            numbers = np.arange(first, first + table.num_rows)
+            first += table.num_rows
+            columns = dict(zip(shape.names, table.columns))
+            keep = _non_blank_rows(table)
+            if keep is not None:
+                columns = {k: pc.filter(v, keep) for k, v in columns.items()}
+                numbers = numbers[np.asarray(keep)]
+            yield RawTable(columns, numbers)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise NotTyped from exc
+
+
+def stream_text(path: Path, schema: TableSchema, encoding: str, shape: Layout):
+    """The records of a CSV in batches with every field as text (for :mod:`settlement.cells`
+    to parse the quirks the typed read refuses: ``2025/1/28``, ``１２３``, ``¥1,234``);
+    :class:`NotTyped` when a line has the wrong number of fields or is blank, which only the
+    whole-file read can number and repair."""
+    names = [f"c{j}" for j in range(len(shape.names))]
+    read = pacsv.ReadOptions(encoding="utf8" if encoding == "utf-8-sig" else encoding, block_size=CHUNK,
+                             skip_rows=shape.at + 1, column_names=names)
+    parse = pacsv.ParseOptions(delimiter=shape.delimiter, invalid_row_handler=lambda row: "error",
+                               ignore_empty_lines=False)
+    convert = pacsv.ConvertOptions(column_types={n: pa.string() for n in names}, strings_can_be_null=False,
+                                   quoted_strings_can_be_null=False, check_utf8=encoding != "utf-8-sig")
+    try:
+        reader = pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
+        first = shape.at + 2
+        for batch in reader:
+            table = pa.Table.from_batches([batch])
+            numbers = np.arange(first, first + table.num_rows)
+            first += table.num_rows
+            if _non_blank_rows(table) is not None:
+                raise NotTyped  # a row of empty fields: the whole-file read drops it
+            yield RawTable(dict(zip(shape.names, table.columns)), numbers)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise NotTyped from exc
+
+
+def read_csv(path: Path, schema: TableSchema, encoding: str, problems: list[Problem]) -> CsvText | None:
+    """The text of a CSV table, or None (the reason appended to ``problems``)."""
+    shape = layout(path, schema, encoding, problems)
+    if shape is None:
+        return None
+    delimiter, at, names = shape.delimiter, shape.at, shape.names
     table_text, numbers = _parse_typed(path, encoding, delimiter, at, _column_types(names, schema))
     if table_text is not None and not _within_limits(table_text, names, schema):
         table_text = None
@@ -217,21 +292,27 @@ def _within_limits(table: pa.Table, names: list[str], schema: TableSchema) -> bo
 def _parse_typed(path, encoding, delimiter, at, types: dict[str, pa.DataType]):
     """The records read with the schema's types, or (None, None) when any cell or line does
     not allow it (then nothing is reported here: the text read finds and names each one)."""
-    from settlement.cells import FALSE_WORDS, TRUE_WORDS
-
     if all(t == pa.large_string() for t in types.values()):
         return None, None  # nothing to type: the text read is the read
+    read, parse, convert = _typed_options(encoding, delimiter, at, types)
+    try:
+        table = pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None, None
+    return table, np.arange(at + 2, at + 2 + table.num_rows)
+
+
+def _typed_options(encoding: str, delimiter: str, at: int, types: dict[str, pa.DataType]):
+    """Arrow's read, parse and convert options of the typed read (whole or streamed)."""
+    from settlement.cells import FALSE_WORDS, TRUE_WORDS
+
     read = pacsv.ReadOptions(encoding="utf8" if encoding == "utf-8-sig" else encoding, block_size=CHUNK,
                              skip_rows=at + 1, column_names=list(types))
     parse = pacsv.ParseOptions(delimiter=delimiter, ignore_empty_lines=False)  # a blank line: text read
     convert = pacsv.ConvertOptions(column_types=types, null_values=[""], strings_can_be_null=False,
                                    quoted_strings_can_be_null=False, true_values=sorted(TRUE_WORDS),
                                    false_values=sorted(FALSE_WORDS), check_utf8=encoding != "utf-8-sig")
-    try:
-        table = pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None, None
-    return table, np.arange(at + 2, at + 2 + table.num_rows)
+    return read, parse, convert
 
 
 def _first_records(start: str, delimiter: str) -> list[list[str]]:

@@ -45,6 +45,7 @@ from settlement.headers import header_row, resolve_header
 from settlement.parquet_reader import Parts, localise, part_files, read_parquet
 from settlement.problems import Problem
 from settlement.schema import TableSchema, contract
+from settlement.spill import SpillCache, SpillPolicy, SpillWriter, merge_problems
 
 SUFFIXES = (".csv", ".parquet", ".xlsx", ".xlsm")
 UNSUPPORTED = (".xls", ".et", ".ods", ".numbers", ".txt", ".tsv", ".json", ".dbf", ".xlsb")
@@ -76,6 +77,13 @@ class LoadResult:
     flagged: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
     validation: object | None = None  # set by settlement.validation (GX results, totals) for its report
 
+    def stage_tables(self) -> dict:
+        """The tables as :func:`settlement.pipeline.settle` takes them: frames, and the path of
+        each table spilled to Parquet (:mod:`settlement.spill`), which the scan engines read."""
+        from settlement.spill import SpilledTable
+
+        return {k: v.path if isinstance(v, SpilledTable) else v for k, v in self.tables.items()}
+
     def localise(self, problems: list[Problem]) -> list[Problem]:
         """Problems at rows of a directory table named by part file and its own row number."""
         return localise(problems, {t: s.parts for t, s in self.sources.items() if s.parts is not None})
@@ -103,11 +111,14 @@ def sha256_file(path: Path) -> str:
 
 
 def load_folder(folder: str | Path, schemas: dict[str, TableSchema] | None = None, *,
-                tables=None, where: dict[str, tuple[str, list]] | None = None) -> LoadResult:
+                tables=None, where: dict[str, tuple[str, list]] | None = None,
+                spill: "SpillPolicy | None" = None) -> LoadResult:
     """Load the contract tables found in ``folder``; problems are collected, never raised.
 
     ``tables``: only these tables (others are not read, not reported missing); ``where``:
-    {table: (column, values)}, only the rows whose column holds one of the values.
+    {table: (column, values)}, only the rows whose column holds one of the values; ``spill``:
+    big case and claim tables are streamed into Parquet there (:mod:`settlement.spill`) and
+    held as :class:`~settlement.spill.SpilledTable`, not as frames.
     """
     folder = Path(folder)
     schemas = schemas or contract()
@@ -121,13 +132,15 @@ def load_folder(folder: str | Path, schemas: dict[str, TableSchema] | None = Non
         return result
     offers = _discover(folder, schemas, result)
     for name, schema in schemas.items():
-        _load_table(name, schema, offers.get(name, []), folder, result, (where or {}).get(name))
+        _load_table(name, schema, offers.get(name, []), folder, result, (where or {}).get(name), spill)
     pa.default_memory_pool().release_unused()  # give the raw text's memory back to the system
     result.problems = result.localise(result.problems)
     return result
 
 
-def _load_table(name, schema, found, folder, result: LoadResult, where) -> None:
+def _load_table(name, schema, found, folder, result: LoadResult, where, spill=None) -> None:
+    if len(found) == 1 and spill is not None and _spilled(found[0], schema, folder, result, where, spill):
+        return
     if len(found) > 1:
         result.problems.append(Problem(
             "table.ambiguous", "error", name,
@@ -291,17 +304,146 @@ def _read_parquet(path: Path, folder: Path, schema: TableSchema, result: LoadRes
     for file in files:
         result.file_hashes[file.relative_to(folder).as_posix()] = sha256_file(file)
     label = path.name
+    _strip_nul(raw, schema, label, result.problems, result.flagged)
+    return raw, Source(schema.table, label, "parquet", header_row=0, rows=len(raw), parts=parts)
+
+
+# ---------------------------------------------------------------- big tables, streamed to disk
+def _spilled(candidate: Candidate, schema: TableSchema, folder: Path, result: LoadResult, where,
+             policy: SpillPolicy) -> bool:
+    """Stream a big case or claim table into the spill (True), or leave it to the whole-table
+    read (False: not big, or a CSV whose bytes or cells need the text read, which names them)."""
+    try:
+        if candidate.kind == "csv" and policy.wants_csv(schema.table, candidate.path):
+            return _spill_csv(candidate.path, schema, result, where, policy)
+        if candidate.kind == "parquet":
+            files = part_files(candidate.path) if candidate.path.is_dir() else [candidate.path]
+            if files and policy.wants_parquet(schema.table, files):
+                return _spill_parquet(candidate.path, folder, schema, result, where, policy)
+    except OSError:
+        return False  # the whole-table read reports the file as unreadable, in Chinese
+    return False
+
+
+def _spill_csv(path: Path, schema: TableSchema, result: LoadResult, where, policy: SpillPolicy) -> bool:
+    from settlement.csv_reader import NotTyped, layout, stream_text, stream_typed
+
+    scan = scan_csv(path)
+    if scan.encoding is None or scan.problems:
+        return False
+    cache = SpillCache(policy.cache) if policy.cache else None
+    key = cache.key(schema, [scan.sha256], where) if cache else ""
+    if cache and _from_cache(cache, key, schema, result, {path.name: scan.sha256}):
+        return True
+    head: list[Problem] = []
+    shape = layout(path, schema, scan.encoding, head)
+    if shape is None:
+        return False
+    for stream in (stream_typed, stream_text):  # typed when every cell allows it, else as text
+        writer, flagged, chunks = SpillWriter(policy, schema), {}, []
+        try:
+            for raw in stream(path, schema, scan.encoding, shape):
+                raw = raw.where(*where) if where is not None else raw
+                chunks.append([])
+                writer.write(cells.typed(raw, schema, path.name, chunks[-1], flagged))
+        except NotTyped:
+            writer.discard()
+            continue
+        except BaseException:
+            writer.discard()
+            raise
+        break
+    else:
+        return False  # blank or malformed lines: the whole-file read numbers and names them
+    table = writer.close()
+    enc = "UTF-8" if scan.encoding == "utf-8-sig" else "GB18030/GBK"
+    source = Source(schema.table, path.name, "csv", header_row=shape.at + 1, encoding=enc,
+                    rows=len(table), typed=stream is stream_typed)
+    _spill_done(result, table, head + merge_problems(chunks), flagged, source, {path.name: scan.sha256},
+                cache, key)
+    return True
+
+
+def _spill_done(result: LoadResult, table, problems: list[Problem], flagged: dict, source: Source,
+                hashes: dict[str, str], cache, key: str) -> None:
+    """A table streamed into the spill joins the load result (and the cache, when there is one)."""
+    if cache is not None:
+        own = {k: v for k, v in flagged.items() if k[0] == source.table}
+        table = cache.put(key, table, problems, own, _source_fields(source))
+    result.file_hashes.update(hashes)
+    result.problems += problems
+    result.flagged.update(flagged)
+    result.sources[source.table] = source
+    result.tables[source.table] = table
+
+
+def _from_cache(cache, key: str, schema: TableSchema, result: LoadResult, hashes: dict[str, str]) -> bool:
+    found = cache.get(key, schema)
+    if found is None:
+        return False
+    table, problems, flagged, fields = found
+    parts = fields.pop("parts", None)
+    source = Source(**fields, parts=Parts(tuple(parts[0]), tuple(parts[1])) if parts else None)
+    result.file_hashes.update(hashes)
+    result.problems += problems
+    result.flagged.update(flagged)
+    result.sources[schema.table] = source
+    result.tables[schema.table] = table
+    return True
+
+
+def _source_fields(source: Source) -> dict:
+    fields = dataclasses.asdict(source)
+    fields["parts"] = [list(source.parts.files), list(source.parts.offsets)] if source.parts else None
+    return fields
+
+
+def _spill_parquet(path: Path, folder: Path, schema: TableSchema, result: LoadResult, where,
+                   policy: SpillPolicy) -> bool:
+    from settlement.parquet_reader import ParquetStream
+
+    from settlement.parquet_reader import may_hold, partition_values
+
+    files = [f for f in part_files(path) if may_hold(partition_values(f.relative_to(path)), where)] \
+        if path.is_dir() else [path]
+    hashes = {file.relative_to(folder).as_posix(): sha256_file(file) for file in files}
+    cache = SpillCache(policy.cache) if policy.cache else None
+    key = cache.key(schema, sorted(hashes.items()), where) if cache else ""
+    if cache and _from_cache(cache, key, schema, result, hashes):
+        return True
+    head: list[Problem] = []
+    stream = ParquetStream(path, folder, schema, head, where)
+    writer, chunks, flagged = SpillWriter(policy, schema), [], {}
+    try:
+        for raw in stream:
+            chunks.append([])
+            _strip_nul(raw, schema, path.name, chunks[-1], flagged)
+            writer.write(cells.typed(raw, schema, path.name, chunks[-1], flagged))
+    except BaseException:
+        writer.discard()
+        raise
+    table = writer.close()
+    read = {f.relative_to(folder).as_posix() for f in stream.files}
+    source = Source(schema.table, path.name, "parquet", header_row=0, rows=len(table), parts=stream.parts)
+    _spill_done(result, table, head + merge_problems(chunks), flagged, source,
+                {k: v for k, v in hashes.items() if k in read}, cache, key)
+    return True
+
+
+def _strip_nul(raw: RawTable, schema: TableSchema, label: str, problems: list[Problem], flagged: dict) -> None:
+    """Text cells holding NUL bytes: a problem each, flagged, the NUL removed."""
     for name, column in list(raw.columns.items()):
         if not is_text(column.type):
             continue
         nul = pc.fill_null(pc.match_substring(column, "\x00"), False)
         if pc.any(nul).as_py():
             mask = pd.Series(np.asarray(nul.to_numpy(zero_copy_only=False), dtype=bool), index=raw.index)
-            add_row_problems(result.problems, "text.nul", schema.table, label, name, mask,
+            add_row_problems(problems, "text.nul", schema.table, label, name, mask,
                              pd.Series("", index=raw.index), "单元格含 NUL 空字符（\\0）", "cell contains a NUL byte")
-            result.flagged[(schema.table, name)] = raw.index[mask.to_numpy()]
+            key = (schema.table, name)
+            rows = raw.index[mask.to_numpy()]
+            flagged[key] = np.union1d(flagged[key], rows) if key in flagged else rows
             raw.columns[name] = pc.replace_substring(column, "\x00", "")
-    return raw, Source(schema.table, label, "parquet", header_row=0, rows=len(raw), parts=parts)
 
 
 def _read_sheet(candidate: Candidate, schema: TableSchema, result: LoadResult):

@@ -37,6 +37,8 @@ from settlement.problems import Problem
 from settlement.schema import TableSchema
 
 BATCH_ROWS = 1 << 20
+#: rows per batch of a table streamed into the spill (settlement.spill): memory holds one batch
+STREAM_ROWS = 1 << 18
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ def read_parquet(path: Path, root: Path, schema: TableSchema, problems: list[Pro
     for file in files:
         rel = file.relative_to(path) if path.is_dir() else Path(file.name)
         partition = partition_values(rel)
-        if where is not None and not _may_hold(partition, where):
+        if where is not None and not may_hold(partition, where):
             continue  # another partition's rows: the file is not opened
         meta = pq.ParquetFile(file)
         file_names = resolve_header(meta.schema_arrow.names, schema, _relative(file, root),
@@ -110,7 +112,10 @@ def _relative(path: Path, root: Path) -> str:
         return path.name
 
 
-def _may_hold(partition: dict[str, str], where) -> bool:
+def may_hold(partition: dict[str, str], where) -> bool:
+    """Whether a part file of this partition may hold rows of the filter (None: every file)."""
+    if where is None:
+        return True
     column, values = where
     return column not in partition or partition[column] in {str(v) for v in values}
 
@@ -147,6 +152,23 @@ def _in(column, values, length: int) -> pa.Array:
     return pc.fill_null(found, False)
 
 
+def _group_may_hold(meta: pq.ParquetFile, group: int, names, where) -> bool:
+    """False only when the row group's statistics prove that none of its ``where`` column's
+    cells is among the values: a ``date32`` column whose [min, max] holds no value's day (the
+    values as ISO text, e.g. a month run's days; H4 monthly). Anything else may hold one."""
+    column, values = where
+    if column not in names:
+        return True
+    index = names.index(column)
+    if not pa.types.is_date32(meta.schema_arrow.field(index).type):
+        return True
+    stats = meta.metadata.row_group(group).column(index).statistics
+    if stats is None or not stats.has_min_max:
+        return True
+    low, high = stats.min.isoformat(), stats.max.isoformat()
+    return any(low <= str(v).strip() <= high for v in values)
+
+
 def _unified(columns: dict[str, list[pa.ChunkedArray]]) -> dict[str, list[pa.ChunkedArray]]:
     """Parts that wrote one column with different types (int32 here, int64 there): as text."""
     out = {}
@@ -171,3 +193,65 @@ def localise(problems: list[Problem], parts: dict[str, Parts]) -> list[Problem]:
         file, row = where.locate(p.row)
         out.append(replace(p, file=f"{p.file.rstrip('/')}/{file}", row=row))
     return out
+
+
+class ParquetStream:
+    """A Parquet table batch by batch (:data:`BATCH_ROWS` rows): iterate for RawTable batches,
+    rows numbered as :func:`read_parquet` numbers them; then ``parts`` and ``files`` say what
+    was read. Part files whose columns differ from the first are an error, as there."""
+
+    def __init__(self, path: Path, root: Path, schema: TableSchema, problems: list[Problem],
+                 where: tuple[str, list] | None = None):
+        self.path, self.root, self.schema, self.problems, self.where = path, root, schema, problems, where
+        self.files: list[Path] = []
+        self.offsets: list[int] = []
+        self.parts: Parts | None = None
+
+    def __iter__(self):
+        path, names, offset = self.path, None, 0
+        for file in part_files(path) if path.is_dir() else [path]:
+            rel = file.relative_to(path) if path.is_dir() else Path(file.name)
+            partition = partition_values(rel)
+            if self.where is not None and not may_hold(partition, self.where):
+                continue
+            meta = pq.ParquetFile(file)
+            file_names = resolve_header(meta.schema_arrow.names, self.schema, _relative(file, self.root),
+                                        self.problems if names is None else [])
+            if names is None:
+                names = file_names
+            elif file_names != names:
+                self.problems.append(Problem(
+                    "table.parts_differ", "error", self.schema.table,
+                    f"该目录中的 Parquet 文件列不一致：{_relative(file, self.root)} 与第一个文件的列不同",
+                    "part files of the table have different columns", file=_relative(file, self.root)))
+                continue
+            extra = {k: v for k, v in partition.items() if k in self.schema.column_names and k not in names}
+            self.files.append(file)
+            self.offsets.append(offset)
+            yield from self._batches(meta, names, extra, offset)
+            offset += meta.metadata.num_rows
+        if path.is_dir():
+            self.parts = Parts(tuple(_relative(f, path) for f in self.files), tuple(self.offsets))
+
+    def _batches(self, meta: pq.ParquetFile, names, extra, offset: int):
+        start = 0
+        keep_all = self.where is None or self.where[0] in extra
+        for group in range(meta.metadata.num_row_groups):
+            if not keep_all and not _group_may_hold(meta, group, names, self.where):
+                start += meta.metadata.row_group(group).num_rows  # no row of it can be kept
+                continue
+            for batch in meta.iter_batches(batch_size=STREAM_ROWS, row_groups=[group]):
+                yield from self._kept(batch, names, extra, offset, start, keep_all)
+                start += batch.num_rows
+
+    def _kept(self, batch, names, extra, offset: int, start: int, keep_all: bool):
+        """One batch as a RawTable of its ``where`` rows, numbered as the user's file numbers them."""
+        rows = np.arange(start + 1, start + 1 + batch.num_rows, dtype="int64") + offset
+        if not keep_all:
+            column = batch.column(names.index(self.where[0])) if self.where[0] in names else None
+            mask = _in(column, self.where[1], batch.num_rows)
+            batch, rows = batch.filter(mask), rows[np.asarray(mask)]
+        table = pa.Table.from_batches([batch]).rename_columns(names)
+        for name, value in extra.items():
+            table = table.append_column(name, pa.array([value] * table.num_rows, type=pa.string()))
+        yield RawTable(dict(zip(table.column_names, table.columns)), rows)

@@ -9,6 +9,7 @@ hands the results on. Nothing is written to the database unless every step succe
 
 from __future__ import annotations
 
+import tempfile
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -21,8 +22,19 @@ from settlement.config import ConfigError, Resolved, load_config, resolve
 from settlement.loader import LoadResult, load_folder
 from settlement.problems import Problem, has_errors
 from settlement.schema import ContractError
+from settlement.spill import SpillPolicy
 from settlement.stage import Context, Frames, Stage
 from settlement.stages import steps
+
+
+#: the folder of a run's partial directory that holds its big tables while it runs (removed after)
+SPILL_FOLDER = ".spill"
+
+
+def input_cache(out_root: Path) -> Path:
+    """Where big input tables, once typed, are kept for the next run on the same files
+    (:class:`settlement.spill.SpillCache`): ``<reports>/.cache/inputs``."""
+    return Path(out_root) / ".cache" / "inputs"
 
 
 @dataclass
@@ -33,8 +45,14 @@ class Outcome:
     run_dir: Path | None = None
 
 
-def load_and_validate(config_path: Path, data_dir: Path):
-    """(config, resolved params, loaded data, problems); config errors become problems."""
+def load_and_validate(config_path: Path, data_dir: Path, spill: SpillPolicy | None = None, *,
+                      where=None, prepare=None, use_gx: bool = True):
+    """(config, resolved params, loaded data, problems); config errors become problems.
+
+    ``spill``: where the big case and claim tables are streamed to Parquet instead of being
+    held in memory (:mod:`settlement.spill`); the caller removes the folder when it is done.
+    A month run passes ``where`` (the loader's row filter), ``prepare(loaded)`` (cut the
+    tables to the year to date before they are checked) and ``use_gx=False``."""
     from settlement.validation import validate_dataset
 
     problems: list[Problem] = []
@@ -45,12 +63,14 @@ def load_and_validate(config_path: Path, data_dir: Path):
     except ConfigError as exc:
         problems += [Problem("config", "error", "config", p, file=str(config_path)) for p in exc.problems]
     try:
-        loaded = load_folder(data_dir)
+        loaded = load_folder(data_dir, spill=spill, where=where)
     except ContractError as exc:  # no table definitions: nothing can be checked, never a pass
         return config, resolved, LoadResult(), problems + exc.problems
     problems += loaded.problems
+    if prepare is not None:
+        prepare(loaded)
     year = resolved.year if resolved else (config.settlement_year if config else None)
-    problems += validate_dataset(loaded, year, resolved)
+    problems += validate_dataset(loaded, year, resolved, use_gx=use_gx)
     return config, resolved, loaded, problems
 
 
@@ -65,14 +85,14 @@ def settle_checked(loaded: LoadResult, resolved: Resolved | None, problems: list
     """
     if has_errors(problems) or resolved is None:
         return None
-    result = settle(loaded.tables, resolved, step, presettlements)
+    result = settle(loaded.stage_tables(), resolved, step, presettlements)
     problems += result.problems
     return result
 
 
-def check_inputs(config_path: Path, data_dir: Path):
+def check_inputs(config_path: Path, data_dir: Path, spill: SpillPolicy | None = None):
     """(loaded data, every problem a run would report): load, validate, a trial settlement."""
-    config, resolved, loaded, problems = load_and_validate(config_path, data_dir)
+    config, resolved, loaded, problems = load_and_validate(config_path, data_dir, spill)
     try:
         result = settle_checked(loaded, resolved, problems)
         if result is not None:
@@ -88,10 +108,11 @@ def validate_inputs(config_path: Path, data_dir: Path, out_dir: Path | None,
     """``settlement validate``: every problem a run would report; writes the report, records nothing."""
     from settlement.validation.report import print_summary, write_report
 
-    loaded, problems = check_inputs(config_path, data_dir)
-    files = (write_report(problems, loaded, Path(out_dir) / "validation", data_docs=data_docs)
-             if out_dir is not None else None)
-    print_summary(problems, loaded, click.echo)
+    with tempfile.TemporaryDirectory(prefix="settlement-spill-") as spill:
+        loaded, problems = check_inputs(config_path, data_dir, SpillPolicy(Path(spill)))
+        files = (write_report(problems, loaded, Path(out_dir) / "validation", data_docs=data_docs)
+                 if out_dir is not None else None)
+        print_summary(problems, loaded, click.echo)
     if files and getattr(loaded, "validation", None) is None:  # else print_summary names them
         click.echo(f"报告 report: {files['workbook']}  ·  {files['html']}")
     return Outcome(ok=not has_errors(problems), problems=problems)
@@ -277,9 +298,10 @@ def _run_steps(store, run_id: str, config_path: Path, data_dir: Path, run_dir: P
 
     steps, work, problems = Steps(echo, progress), partial_dir(run_dir), []
     failed = Outcome(ok=False, problems=problems, run_id=run_id, run_dir=run_dir)
+    spill = SpillPolicy(work / SPILL_FOLDER, cache=input_cache(run_dir.parent))
     try:
         with steps("读取与校验 load and validate"):
-            config, resolved, loaded, found = load_and_validate(config_path, data_dir)
+            config, resolved, loaded, found = load_and_validate(config_path, data_dir, spill)
             problems += found
             store.update_run(run_id, input_hashes=loaded.file_hashes,
                              input_rows={t: len(f) for t, f in loaded.tables.items()})
@@ -295,9 +317,10 @@ def _run_steps(store, run_id: str, config_path: Path, data_dir: Path, run_dir: P
             echo(f"结算失败 run failed: {reason}")
             return failed, None
         with steps("写出结果与报表 write results and workbooks"):
-            write_results(work / "results", result.tables, CONTRACT_RESULTS + SUPPORTING_RESULTS)
             context = ReportContext.of_run(config, resolved, run_id, loaded.tables, problems, pdf=pdf)
-            write_workbooks(work, result.tables, context, echo=echo)
+            write_workbooks(work, result.tables, context, echo=echo,  # CSVs beside the workbooks
+                            meanwhile=lambda: write_results(work / "results", result.tables,
+                                                            CONTRACT_RESULTS + SUPPORTING_RESULTS))
         with steps("保存到数据库 save to database"):
             store.save_results(run_id, {n: result.tables[n] for n in STORED_RESULTS
                                         if n in CONTRACT_RESULTS or result.tables.get(n) is not None},
@@ -305,6 +328,8 @@ def _run_steps(store, run_id: str, config_path: Path, data_dir: Path, run_dir: P
     except BaseException as exc:
         end_failed_run(exc, store, run_id, steps.timings, work, echo, "结算失败 run failed")
         return failed, None
+    finally:
+        spill.clear()
     return Outcome(ok=True, problems=problems, run_id=run_id, run_dir=run_dir), result
 
 

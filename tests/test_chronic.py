@@ -3,13 +3,15 @@ distribution to managing units and the carve-out. Numbers derived in each test."
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from settlement.config import load_config, resolve
-from settlement.stages.chronic import cohort_rows, community_budgets, enrolment, settle_chronic
+from settlement.stages.chronic import (_days_per_month, cohort_rows, cohort_spend, community_budgets,
+                                       counted_twice, enrolment, month_grid, settle_chronic)
 from settlement.stages.expenditure import scan_expenditure
 from settlement.stages.package import settle_packages
 
@@ -168,7 +170,12 @@ def test_spend_excludes_childbirth_and_items_outside_the_enrolment_period():
     assert row["spend_external"] == 800_000       # I2
     assert row["spend_outpatient"] == 10_000 + 30_000
     assert row["spend"] == 450_000 + 800_000 + 40_000
-    assert sorted(result.spend_items["item_id"]) == ["I1", "I2", "O1", "O3"]
+    enrolled = result.enrolment[result.enrolment["status"] == "enrolled"]
+    assert sorted(cohort_spend(enrolled, cases, claims, UNITS, dip)["item_id"]) == ["I1", "I2", "O1", "O3"]
+    # the stage keeps only the totals: C1 dip I1, external I2, outpatient O1 + O3
+    totals = result.spend_totals
+    assert totals.values.tolist() == [["C1", "dip", 1, 450_000, 0], ["C1", "external", 1, 800_000, 0],
+                                      ["C1", "outpatient", 2, 40_000, 0]]
 
 
 def test_without_dip_results_member_cases_count_at_fund_paid_with_a_warning():
@@ -278,7 +285,9 @@ def test_carve_out_on_or_off_moves_every_yuan_exactly_once(events, n_people):
         total = after + chronic["balance"].reindex(after.index, fill_value=0)
         assert total.to_dict() == before.to_dict()  # per community, to the fen
         # the cohort's spend is exactly its in-period, non-childbirth items, each counted once
-        items = result.spend_items
+        enrolled = result.enrolment[result.enrolment["status"] == "enrolled"]
+        items = cohort_spend(enrolled, cases, claims, UNITS, dip)
+        assert int(result.spend_totals["items"].sum()) == len(items)
         assert items["item_id"].is_unique
         assert int(items["amount"].sum()) == int(chronic["spend"].sum())
         assert not items["item_id"].isin(cases.loc[cases["childbirth"], "case_id"]).any()
@@ -301,6 +310,52 @@ def test_overlapping_periods_are_an_error_not_a_double_count_in_silence():
                         ("P1", "C1", "T1", "HT", "2025-06-01", None, False)])
     claims = outpatient([("O1", "P1", "C1", "T1", "2025-06-15", 10_000)])
     assert "chronic.overlapping_periods" in [p.rule for p in settle(people, claims=claims).problems]
+
+
+def test_only_persons_with_periods_sharing_a_day_are_searched_for_items_counted_twice():
+    # P1: Jan–Jun and Jun–Dec share June → O1 (06-15) is in both; P2: Jan–Mar and Jul–Dec,
+    # separate → O2 once; P3 one period → never listed
+    people = enrollees([("P1", "C1", "T1", "HT", "2025-01-01", "2025-06-30", False),
+                        ("P1", "C1", "T1", "HT", "2025-06-01", None, False),
+                        ("P2", "C1", "T1", "HT", "2025-01-01", "2025-03-31", False),
+                        ("P2", "C1", "T1", "HT", "2025-07-01", None, False),
+                        ("P3", "C1", "T1", "HT", "2025-01-01", None, False)])
+    claims = outpatient([("O1", "P1", "C1", "T1", "2025-06-15", 10_000),
+                         ("O2", "P2", "C1", "T1", "2025-08-15", 20_000),
+                         ("O3", "P3", "C1", "T1", "2025-08-15", 30_000)])
+    roster = enrolment(people, PARAMS, YEAR)
+    twice = counted_twice(roster[roster["status"] == "enrolled"], NO_CASES, claims, UNITS)
+    assert twice["item_id"].tolist() == ["O1", "O1"]
+    separate = roster[(roster["status"] == "enrolled") & (roster["person_id"] != "P1")]
+    assert counted_twice(separate, NO_CASES, claims, UNITS).empty
+
+
+def test_items_of_another_community_are_counted_for_the_enrolment_community_with_a_warning():
+    # P1 enrolled in C1; O1 carries C2 (moved), O2 C1 → both count for C1, one warning naming 1
+    people = enrollees([("P1", "C1", "T1", "HT", "2025-01-01", None, False)])
+    claims = outpatient([("O1", "P1", "C2", "T2", "2025-02-01", 10_000),
+                         ("O2", "P1", "C1", "T1", "2025-03-01", 20_000)])
+    result = settle(people, claims=claims)
+    assert result.spend_totals.values.tolist() == [["C1", "outpatient", 2, 30_000, 1]]
+    (warning,) = [p for p in result.problems if p.rule == "chronic.community_mismatch"]
+    assert warning.message_zh.startswith("1 条")
+
+
+@given(st.lists(st.tuples(st.none() | st.integers(-400, 800), st.none() | st.integers(-400, 800)),
+                max_size=30), st.sampled_from([2024, 2025]))
+def test_days_per_month_add_up_to_the_days_of_the_period_inside_the_year(periods, year):
+    # day offsets from 1 January (None = no date): Σ of the 12 months = days of
+    # [start, end] ∩ the year (0 without a date or when end < start), no month above its length
+    first, lengths, _ = month_grid(year)
+    jan1 = np.datetime64(f"{year}-01-01", "D")
+    day = lambda d: np.datetime64("NaT", "D") if d is None else jan1 + d  # noqa: E731
+    start = np.array([day(a) for a, _ in periods], dtype="datetime64[D]")
+    end = np.array([day(b) for _, b in periods], dtype="datetime64[D]")
+    days = _days_per_month(start, end, first, lengths).reshape(len(periods), 12)
+    last = int(lengths.sum()) - 1
+    for (a, b), row in zip(periods, days):
+        inside = 0 if a is None or b is None else max(0, min(b, last) - max(a, 0) + 1)
+        assert int(row.sum()) == inside and (row <= lengths).all() and (row >= 0).all()
 
 
 def test_cohort_rows_probe_persons_then_keep_the_dates_inside_a_period():

@@ -14,8 +14,10 @@ overrides, DRG, and parameters that change on 1 July (by discharge date).
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -27,7 +29,7 @@ from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
 from settlement.config import load_config, resolve
-from settlement.dip.scan import POINT_COLUMNS
+from settlement.dip.scan import LIST_COLUMNS, POINT_COLUMNS
 from settlement.dip.stage import settle_dip
 from settlement.loader import load_folder
 from settlement.sample.writer import yuan_decimal
@@ -78,13 +80,30 @@ def assert_same_points(engines, *args, **kwargs):
 
 
 def assert_same_settlement(engines, cases, units, groups, refs, scores, p, dated=None):
-    pandas_engine, duckdb_engine = engines
-    a, b = (settle_dip(cases, units, groups, refs, scores, None, p, explain="rule", dated=dated,
-                       engine=e) for e in (pandas_engine, duckdb_engine))
-    for name, table in a.tables().items():
-        assert_frame_equal(table, b.tables()[name], check_dtype=True, obj=name)
-    assert a.summary == b.summary and a.problems == b.problems
+    """settle_dip of the frame, and of the cases as a spilled Parquet file (with ``_row``, the
+    frame's index) on each engine (scored by the engine's SQL there), give the same tables,
+    summary and problems."""
+    run = lambda table, e: settle_dip(table, units, groups, refs, scores, None, p,  # noqa: E731
+                                      explain="rule", dated=dated, engine=e)
+    a = run(cases, engines[1])
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "inpatient_cases.parquet"
+        rows = pa.array(cases.index.to_numpy("int64"))
+        pq.write_table(as_parquet(cases).append_column("_row", rows), path)
+        others = [run(cases, engines[0])] + [run(path, e) for e in engines]
+    for b in others:
+        assert_same_tables(a, b)
+        assert a.summary == b.summary and a.problems == b.problems
     return a
+
+
+def assert_same_tables(a, b):
+    for name, table in a.tables().items():
+        other = b.tables()[name]
+        if name == "dip_cases":  # case_id: the same text (Parquet's string type may differ)
+            assert table["case_id"].astype(str).equals(other["case_id"].astype(str))
+            table, other = table.drop(columns="case_id"), other.drop(columns="case_id")
+        assert_frame_equal(table, other, check_dtype=True, obj=name)
 
 
 # ------------------------------------------------------------------ the sample county
@@ -139,6 +158,36 @@ def test_settle_dip_reads_the_cases_from_parquet(engines, county, tmp_path):
     assert_frame_equal(frame.units, files.units)
     assert_frame_equal(frame.cases.drop(columns="case_id"), files.cases.drop(columns="case_id"))
     assert frame.cases["case_id"].astype(str).equals(files.cases["case_id"].astype(str))
+
+
+def test_settle_dip_over_parquet_reads_only_the_case_list_columns(engines, county, tmp_path,
+                                                                  monkeypatch):
+    """A Parquet path on the DuckDB engine is read by DuckDB alone: one query scores every
+    case and returns only the columns of the case list (never total_cost, unit_id, person_id,
+    dates, flags); nothing reads the table into pandas (those readers raise here)."""
+    t, resolved = county
+    path = tmp_path / "inpatient_cases.parquet"
+    pq.write_table(as_parquet(t["inpatient_cases"]), path)
+    small = (t["units"], t["dip_groups"], t["dip_reference_costs"], t["performance_scores"],
+             t["prepayments"], resolved.params.dip)
+    frame = settle_dip(t["inpatient_cases"], *small, dated=resolved.section_segments("dip"),
+                       engine=engines[0])
+    import pyarrow.dataset
+
+    import settlement.scan.frames
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the case table was read into pandas")
+
+    for module, name in ((settlement.scan.frames, "read"), (pq, "read_table"),
+                         (pyarrow.dataset, "dataset")):
+        monkeypatch.setattr(module, name, refuse)
+    s = engines[1].dip_case_scores(path, *small[:3], small[5])
+    assert list(s.cases.columns) == LIST_COLUMNS  # one period: no discharge date either
+    assert len(s.cases) == len(t["inpatient_cases"])
+    files = settle_dip(path, *small, dated=resolved.section_segments("dip"), engine=engines[1])
+    assert_same_tables(frame, files)
+    assert frame.summary == files.summary and frame.problems == files.problems
 
 
 # ------------------------------------------------------------------ worked edge cases
@@ -200,6 +249,30 @@ def test_non_finite_points_are_the_same_error_on_both_engines(engines):
     assert [p.rule for p in b.problems] == ["dip.points_not_finite"]
     assert b.problems[0].row == cases.index[0] and b.point_units.tolist() == [0, 5_000_000]
     assert_same_points(engines, cases, UNITS, GROUPS, refs, params())
+
+
+def test_a_spilled_case_table_names_the_users_rows(engines, tmp_path):
+    """A spilled table (settlement.spill) carries ``_row``, the user's row number: a problem
+    of a case read from it names that row on every engine, as the in-memory run does."""
+    cases = cases_frame([{"total_cost": 10_000}, {"total_cost": 10_000, "special_points": 1e308},
+                         {"total_cost": 10_000, "unit_id": "EXT"}])
+    cases.index = [2, 7, 9]  # the loader's index: the rows in the user's file
+    refs = refs_frame([("G500", "tertiary", 10_000)])
+    path = tmp_path / "inpatient_cases.parquet"
+    pq.write_table(as_parquet(cases).append_column("_row", pa.array(cases.index, pa.int64())), path)
+    small = (UNITS, GROUPS, refs, params())
+    rows = {e.name: [p.row for p in e.dip_case_scores(path, *small).problems] for e in engines}
+    assert rows == {"pandas": [7], "duckdb": [7]}  # 1e308 points overflow: the second case
+    assert [p.row for p in engines[0].dip_case_scores(cases, *small).problems] == [7]
+    for e in engines:
+        assert [p.row for p in e.dip_unit_points(path, *small).problems] == [7]
+        assert e.dip_case_scores(path, *small).cases.index.tolist() == [2, 7, 9]
+    assert_same_settlement(engines, cases, UNITS, GROUPS, refs, SCORES, params())
+    # the loader's SpilledTable is taken by its Parquet file (``.path``)
+    spilled = SimpleNamespace(path=path)
+    a, b = (settle_dip(t, UNITS, GROUPS, refs, SCORES, None, params(), engine=engines[1])
+            for t in (spilled, path))
+    assert_same_tables(a, b)
 
 
 def test_points_are_the_same_float_operations_in_the_same_order(engines):
@@ -320,7 +393,17 @@ def test_generated_cases_score_the_same_on_both_engines(engines, cases, variant,
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
-@given(case_lists(), variants)
-def test_generated_cases_settle_the_same_on_both_engines(engines, cases, variant):
-    p = params(**variant, point_value_mode="published", published_point_value="12.3456")
-    assert_same_settlement(engines, cases, UNITS, GENERATED_GROUPS, GENERATED_REFS, SCORES, p)
+@given(case_lists(), variants, st.one_of(st.none(), later))
+def test_generated_cases_settle_the_same_on_both_engines(engines, cases, variant, mid_year):
+    """The frame and the Parquet file (SQL on DuckDB) settle alike; with parameters that change
+    on 1 July the Parquet case list also carries the discharge dates (each case explained by
+    its period's parameters)."""
+    published = dict(point_value_mode="published", published_point_value="12.3456")
+    p = params(**variant, **published)
+    dated = None
+    if mid_year is not None:
+        dated = [(dt.date(2025, 1, 1), dt.date(2025, 6, 30), p),
+                 (dt.date(2025, 7, 1), dt.date(2025, 12, 31),
+                  params(**(variant | mid_year), **published))]
+    assert_same_settlement(engines, cases, UNITS, GENERATED_GROUPS, GENERATED_REFS, SCORES, p,
+                           dated)

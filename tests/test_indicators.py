@@ -103,6 +103,21 @@ def test_indicators_of_a_community_and_the_county():
     assert county.loc["cross_province_rate", "value"] == pytest.approx(1 / 7)
 
 
+def test_visit_rate_by_persons_counts_persons_and_by_visits_leaves_them_uncounted():
+    # C1's persons: X (all outpatient claims), P1 (H1), P2 (H1), P3 (T1), P4 (N1, national)
+    # → 4 of 5 with an in-county row; the county: X once, P1–P4, Q1 (H2), Q2 (K1 city) → 5 of 7
+    by_persons = PARAMS.model_copy(update={"visit_rate_basis": "persons"})
+    table = run(by_persons).table.set_index(["scope", "indicator"])
+    assert table.loc[("C1", "county_visit_rate"), ["numerator", "denominator"]].tolist() == [4, 5]
+    assert table.loc[("county", "county_visit_rate"), ["numerator", "denominator"]].tolist() == [5, 7]
+    # by visits (the default) the scan skips the distinct persons; every other figure is the same
+    visits = run().table.set_index(["scope", "indicator"])
+    assert visits.loc[("C1", "county_visit_rate"), ["numerator", "denominator"]].tolist() == [11, 15]
+    others = [i for i in DEFINITIONS if i != "county_visit_rate"]
+    pd.testing.assert_frame_equal(visits.loc[(slice(None), others), :],
+                                  table.loc[(slice(None), others), :])
+
+
 def test_chronic_cohort_inpatient_rate():
     c1 = run().table.set_index(["scope", "indicator"]).loc[("C1", "chronic_inpatient_rate")]
     # P1's case of 1 March counts, its case of 31 Dec 2024 is before enrolment; P2's case is a

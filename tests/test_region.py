@@ -26,7 +26,7 @@ from settlement.money import fen_of
 from settlement.pipeline import CONTRACT_RESULTS, SUPPORTING_RESULTS, settle
 from settlement.region.config import DIP_IS_REGIONAL, county_setups, load_region
 from settlement.loader import load_folder
-from settlement.region.run import settle_region
+from settlement.region.run import STORED_DIR, settle_region
 from settlement.region.split import county_view, region_problems
 from settlement.report.results_csv import write_results
 
@@ -161,7 +161,7 @@ def test_the_bytes_do_not_depend_on_the_number_of_workers(settled, cli_run):
     def digests(root: Path) -> dict[str, str]:
         return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
                 for p in sorted(root.rglob("*")) if p.is_file()
-                and p.relative_to(root).parts[0] not in ("validation", "manifest.json")}
+                and p.relative_to(root).parts[0] not in ("validation", "manifest.json", STORED_DIR)}
 
     one, two = digests(settled[0]), digests(cli_run[0])  # workers=1 here, 2 in the command
     assert len(one) > 20 and "区域汇总.xlsx" in one
@@ -323,3 +323,71 @@ def test_a_case_of_no_county_of_the_region_is_an_error_naming_its_row(region_dir
         "region.community_unassigned", "inpatient_cases.csv", 2, "ZZ01")
     assert unassigned_problems(region_dir, load_folder(region_dir, tables=["inpatient_cases"]).sources,
                                ("inpatient_cases",), known) == []
+
+
+# ---------------------------------------------------------------- the save, county by county
+def _region_store(tmp_path, region):
+    from settlement.store import RunMeta, RunStore
+
+    store = RunStore.open(f"sqlite:///{tmp_path / 'runs.db'}")
+    store.upgrade()
+    return store, store.begin_run(RunMeta(region.region, region.settlement_year, kind="region"))
+
+
+def test_the_region_save_inserts_one_county_at_a_time(region_setup, settled, tmp_path, monkeypatch):
+    import settlement.store.runs as runs_module
+    from settlement.region.run import stored_tables
+
+    region = region_setup[0]
+    _, result = settled
+    real, inserted = runs_module.insert_frame, []
+
+    def recorded(conn, run_id, name, frame, start=0):
+        inserted.append((name, len(frame), start))
+        return real(conn, run_id, name, frame, start)
+
+    monkeypatch.setattr(runs_module, "insert_frame", recorded)
+    store, run_id = _region_store(tmp_path, region)
+    try:
+        store.save_results(run_id, stored_tables(result))
+        per_county = [len(pd.read_parquet(c.stored["dip_cases"])) for c in result.counties]
+        assert [(n, s) for name, n, s in inserted if name == "dip_cases"] == [
+            (n, sum(per_county[:i])) for i, n in enumerate(per_county)]  # one part per county, in order
+        stored = store.load_results(run_id, "dip_cases")
+        assert stored["case_id"].tolist() == pd.concat(
+            [pd.read_parquet(c.stored["dip_cases"]) for c in result.counties])["case_id"].tolist()
+        scopes = set(store.load_results(run_id, "indicators")["scope"])
+        assert {"C01", "C02", "C03"} <= scopes and "county" not in scopes
+    finally:
+        store.dispose()
+
+
+def test_a_fault_in_the_middle_of_the_region_save_leaves_nothing(region_setup, settled, tmp_path,
+                                                                 monkeypatch):
+    import sqlalchemy as sa
+
+    import settlement.store.runs as runs_module
+    from settlement.region.run import stored_tables
+
+    region = region_setup[0]
+    _, result = settled
+    real, seen = runs_module.insert_frame, []
+
+    def fail_at_the_second_county(conn, run_id, name, frame, start=0):
+        seen.append(name)
+        if name == "dip_cases" and start > 0:
+            raise RuntimeError("磁盘已满 disk full (injected)")
+        return real(conn, run_id, name, frame, start)
+
+    monkeypatch.setattr(runs_module, "insert_frame", fail_at_the_second_county)
+    store, run_id = _region_store(tmp_path, region)
+    try:
+        with pytest.raises(RuntimeError, match="injected"):
+            store.save_results(run_id, stored_tables(result))
+        assert seen == ["dip_cases", "dip_cases"]  # the first county's rows were in already
+        with store.engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM dip_cases")).scalar_one() == 0
+        record = store.get_run(run_id)
+        assert record.status == "failed" and "injected" in record.failure_reason
+    finally:
+        store.dispose()

@@ -146,9 +146,14 @@ def _scans(t: dict, dip_cases, cohort, window=None):
     return {
         "expenditure_lines": lambda e: e.expenditure_lines(dip_cases, ip, op, units, window=window),
         "indicator_counts": lambda e: e.indicator_counts(ip, op, units, ref, window=window),
+        "indicator_counts_no_persons": lambda e: e.indicator_counts(ip, op, units, ref, window=window,
+                                                                    persons=False),
         "outpatient_at_home": lambda e: e.outpatient_at_home(op, units, window=window),
         "cohort_items": lambda e: e.cohort_items(cohort, ip, op, units, dip_cases),
         "cohort_items_no_dip": lambda e: e.cohort_items(cohort, ip, None, units),
+        # the reference reduces cohort_items; DuckDB answers with one aggregate query
+        "cohort_totals": lambda e: e.cohort_totals(cohort, ip, op, units, dip_cases),
+        "cohort_totals_no_dip": lambda e: e.cohort_totals(cohort, ip, None, units),
     }
 
 
@@ -357,7 +362,7 @@ def test_empty_tables_give_empty_frames_of_the_same_shape(engines):
                            "period_end": pd.Series([pd.Timestamp("2025-12-31")], dtype="datetime64[ns]")})
     for name, scan in _scans(t, dip, cohort).items():
         reference = scan(engines["pandas"])
-        assert len(reference) == (1 if name == "indicator_counts" else 0), name  # county row only
+        assert len(reference) == (1 if name.startswith("indicator_counts") else 0), name  # county row only
         assert_frame_equal(scan(engines["duckdb"]), reference, check_dtype=True, obj=name)
 
 
@@ -380,3 +385,16 @@ def test_money_sums_stay_exact_beyond_float_precision(engines):
         assert counts.loc["C1", "fund_in"] == big and counts.loc["county", "fund_all"] == 2 * big
         home = engine.outpatient_at_home(op, UNITS).set_index("community_id")
         assert (home.loc["C1", "fund_at_own_units"], home.loc["C1", "fund_elsewhere"]) == (big, big)
+
+
+def test_every_duckdb_connection_has_a_memory_limit_and_a_spill_folder(monkeypatch, tmp_path):
+    """DuckDB's own default (80 % of the machine) would let a key check over millions of
+    claims take gigabytes: the engine and the validation's checks are both capped."""
+    from settlement.validation.sql_checks import Tables
+
+    monkeypatch.setenv("SETTLEMENT_DUCKDB_MEMORY_LIMIT", "300MB")
+    for con in (get_engine("duckdb", threads=1, batch_rows=777).con, Tables({}).con):
+        found = dict(con.execute("SELECT name, value FROM duckdb_settings() WHERE name IN "
+                                 "('memory_limit', 'temp_directory')").fetchall())
+        assert found["memory_limit"].startswith(("286", "300")), found  # 300 MB shown as MiB
+        assert found["temp_directory"].endswith("settlement-duckdb")

@@ -307,6 +307,23 @@ def test_every_result_table_round_trips_in_its_row_order(store):
     assert record.timings["dip"] == 0.5 and "persist" in record.timings
 
 
+def test_categorical_text_is_stored_as_the_same_rows_as_its_strings(store):
+    """The DIP stage hands ``dip_cases`` over with categorical ids and explanations; the bulk
+    insert takes each category's text once — the rows read back are those of the same frame
+    with plain strings, a missing category included (SQLite and PostgreSQL)."""
+    strings = result_tables()["dip_cases"].assign(
+        explanation=s("正常病例：分值 × 系数", "低倍率病例", "正常病例：分值 × 系数"))
+    categorical = strings.astype({c: "category" for c in ("unit_id", "community_id", "dip_group",
+                                                          "case_class", "explanation")})
+    categorical["community_id"] = categorical["community_id"].cat.add_categories(["C9"])
+    categorical.loc[categorical.index[-1], "community_id"] = None  # a missing value
+    expected = strings.copy()
+    expected.loc[expected.index[-1], "community_id"] = pd.NA
+    run_id = store.begin_run(meta())
+    store.save_results(run_id, {"dip_cases": categorical})
+    pd.testing.assert_frame_equal(store.load_results(run_id, "dip_cases"), expected, check_dtype=False)
+
+
 def test_an_empty_claims_audit_is_stored_as_no_rows_with_the_same_columns(store):
     from settlement.stages.audit import AUDIT_COLUMNS, empty_audit
 

@@ -4,7 +4,9 @@
 point value methods), ``scoring`` (ratio, class, points per case; special and unmatched
 rules as tables), ``dated`` (parameters that change inside the year, by discharge date),
 ``scan`` (the two DIP scans of the scan engines — per-case scores, Σ per unit out of core —
-and their numpy reference; DuckDB: ``settlement/scan/dip_sql.py``), ``settle`` (point value,
-unit settlement), ``cases`` (the case list and sums), ``explain`` (why, in Chinese),
-``ledger``, ``stage`` (the stage: ``settle_dip``, scoring through the engine).
+and their numpy reference; in SQL, one query for DuckDB and Spark:
+``settlement/scan/dip_query.py`` and ``dip_flow.py``), ``settle`` (point value, unit
+settlement), ``cases`` (the case list and sums), ``explain`` (why, in Chinese: a table by
+case class), ``ledger``, ``stage`` (the stage: ``settle_dip``; cases on disk scored by the
+engine).
 """

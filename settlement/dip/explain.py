@@ -19,9 +19,19 @@ Two levels of detail, both read from a ``dip_cases`` frame:
 The sentences are assembled with Arrow string kernels, one template per kind of case applied
 to that kind's rows only (no Python loop over cases), so writers can also call it on one
 unit's cases. Numbers are shown as stored (ratio rounded to 4 decimals).
+
+Each case class of the vocabulary (:data:`settlement.vocabulary.CASE_CLASSES`) has one entry
+of :data:`CLASS_TEXTS`: its rule sentence and its per-case sentence; the comparison signs
+of the bounds, the coefficient's source and the special-case rule are lookup tables too, so
+no function branches on a class, a coefficient source or a parameter's value (a new class is
+one more entry; ``tests/test_dip_explain.py`` checks that every class has one).
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -30,12 +40,186 @@ import pyarrow.compute as pc
 
 from settlement.params import DipParams
 from settlement.dip.scoring import (
-    AT_COST, BY_BASIC, BY_UNIT, CLASS_ZH, HIGH, LEVEL_ZH, LOW, NORMAL,
-    REASONS, SPECIAL, Bounds, active_bounds, payment_method,
+    BY_APPROVAL, BY_BASIC, BY_LEVEL, BY_UNIT, CLASS_ZH, CLASSES, LEVEL_ZH, REASONS,
+    UNMATCHED, Bounds, active_bounds, payment_method,
 )
 
-EXCLUDED_KIND = 10  # kinds 10 + reason code: excluded cases; kind 5: unmatched paid at cost
-KINDS = 16  # rule keys: class 0–3, 5 at cost, 5 + reason (excluded) < 16
+AT_COST_KIND = UNMATCHED + 1  # kinds: class 0–3; 5 unmatched paid at cost; 5 + reason excluded
+KINDS = 16  # room for the kinds in a rule key (5 + reason < 16)
+
+#: the sign between the low bound and the ratio of a normal case (bound inclusive → ≤)
+NORMAL_SIGN = {True: "≤", False: "<"}
+#: the sign of a low case (ratio below an inclusive bound: <) and of a high case
+LOW_SIGN = {True: "<", False: "≤"}
+HIGH_SIGN = {True: ">", False: "≥"}
+
+
+@dataclass(frozen=True)
+class RuleTerms:
+    """What a rule sentence reads: the parameters and the coefficient of one rule key."""
+
+    params: DipParams
+    source: int  # coefficient source (scoring.COEF_SOURCES)
+    label: object  # the level, or the unit's own coefficient
+    review: bool
+    reason: int  # why an unmatched case is excluded (0: paid at cost)
+
+    @cached_property
+    def bounds(self) -> Bounds:
+        return active_bounds(self.params)
+
+    @cached_property
+    def score(self) -> str:
+        return payment_method(self.params).score_label(self.params)
+
+    @cached_property
+    def coef(self) -> str:
+        return COEF_RULE_TEXT[self.source](self.label, self.params)
+
+
+def _level_text(level, params: DipParams) -> str:
+    return f"等级系数（{LEVEL_ZH.get(str(level), level)}）{params.level_coefficients.get(str(level), '缺失')}"
+
+
+#: coefficient source → how a rule names the coefficient
+COEF_RULE_TEXT: dict[int, Callable[[object, DipParams], str]] = {
+    BY_LEVEL: _level_text, BY_APPROVAL: _level_text,
+    BY_UNIT: lambda coef, params: f"机构系数 {coef:g}",
+    BY_BASIC: lambda coef, params: "基层病种系数 1",
+}
+
+
+def _review_text(bounds: Bounds) -> str:
+    return f"；倍率超过 {bounds.extreme} 倍，待专家评议"
+
+
+def _normal_rule(t: RuleTerms) -> str:
+    b = t.bounds
+    return (f"{CLASS_ZH['normal']}（{b.low} {NORMAL_SIGN[b.low_inclusive]} 倍率 "
+            f"{NORMAL_SIGN[b.high_inclusive]} {b.high}）：分值 = {t.score} × {t.coef}")
+
+
+def _low_rule(t: RuleTerms) -> str:
+    b = t.bounds
+    return (f"{CLASS_ZH['low']}（倍率 {LOW_SIGN[b.low_inclusive]} {b.low}）：分值 = {t.score} × "
+            f"倍率 × {t.coef}")
+
+
+def _high_rule(t: RuleTerms) -> str:
+    b = t.bounds
+    return (f"{CLASS_ZH['high']}（倍率 {HIGH_SIGN[b.high_inclusive]} {b.high}）：分值 = {t.score} × "
+            f"(倍率 − {b.high} + 1) × {t.coef}" + (_review_text(b) if t.review else ""))
+
+
+#: special_points_apply_coefficient → the rule of a special case
+SPECIAL_RULE: dict[bool, Callable[[RuleTerms], str]] = {
+    True: lambda t: f"特例单议病例：分值 = 核定分值 × {t.coef}",
+    False: lambda t: "特例单议病例：按核定分值结算，不适用倍率和系数",
+}
+
+
+def _unmatched_rule(t: RuleTerms) -> str:
+    return (f"{CLASS_ZH['unmatched']}：不予结算（{REASONS[t.reason]}）" if t.reason
+            else "未入组病例：不计分值，按即时结算基金支付结算")
+
+
+@dataclass(frozen=True)
+class CaseTerms:
+    """What the per-case sentences of one kind read: its rows of ``dip_cases``."""
+
+    rows: np.ndarray
+    cases: pd.DataFrame
+    params: DipParams
+    reason: int
+
+    def values(self, name: str) -> np.ndarray:
+        return self.cases[name].to_numpy()[self.rows]
+
+    @cached_property
+    def bounds(self) -> Bounds:
+        return active_bounds(self.params)
+
+    @cached_property
+    def points(self) -> pa.Array:
+        return _num(self.values("points"))
+
+    @cached_property
+    def coef(self) -> pa.Array:
+        return _coefficient_labels(self.rows, self.cases, self.params)
+
+    def formula(self, class_name: str, condition: list, factor: list) -> pa.Array:
+        """'<class>：倍率 r <condition>，分值 = <score label> s × <factor> × coef = p 分'."""
+        method = payment_method(self.params)
+        score = _num_few(self.values("base_score"))
+        parts = [f"{CLASS_ZH[class_name]}：倍率 ", self.ratio, *condition,
+                 f"，分值 = {method.score_label(self.params)}{method.label_gap}", score,
+                 *factor, " × ", self.coef, " = ", self.points, " 分"]
+        return pc.binary_join_element_wise(*parts, "")
+
+    @cached_property
+    def ratio(self) -> pa.Array:
+        return _num(self.values("ratio"), 4)
+
+
+def _normal_case(t: CaseTerms) -> pa.Array:
+    b = t.bounds
+    return t.formula("normal", [f"（{b.low} {NORMAL_SIGN[b.low_inclusive]} 倍率 "
+                                f"{NORMAL_SIGN[b.high_inclusive]} {b.high}）"], [])
+
+
+def _low_case(t: CaseTerms) -> pa.Array:
+    return t.formula("low", [f" {LOW_SIGN[t.bounds.low_inclusive]} {t.bounds.low}"],
+                     [" × 倍率 ", t.ratio])
+
+
+def _high_case(t: CaseTerms) -> pa.Array:
+    b = t.bounds
+    text = t.formula("high", [f" {HIGH_SIGN[b.high_inclusive]} {b.high}"],
+                     [" × (倍率 ", t.ratio, f" − {b.high} + 1)"])
+    review = pa.array(t.values("review_flag"))
+    return pc.binary_join_element_wise(
+        text, pc.if_else(review, pa.scalar(_review_text(b)), pa.scalar("")), "")
+
+
+#: special_points_apply_coefficient → the sentence of each special case
+SPECIAL_CASE: dict[bool, Callable[[CaseTerms], pa.Array]] = {
+    True: lambda t: pc.binary_join_element_wise(
+        "特例单议病例：核定分值 ", _num(t.values("approved_points")), " × ", t.coef, " = ", t.points,
+        " 分", ""),
+    False: lambda t: pc.binary_join_element_wise(
+        "特例单议病例：按核定分值 ", _num(t.values("approved_points")), " 分结算，不适用倍率和系数", ""),
+}
+
+
+def _unmatched_case(t: CaseTerms) -> pa.Array:
+    if t.reason:
+        return pa.array(np.full(len(t.rows), _unmatched_rule(t)), pa.string())
+    return pc.binary_join_element_wise("未入组病例：不计分值，按即时结算基金支付 ",
+                                       _yuan(t.values("claim_fund_paid")), " 元结算", "")
+
+
+@dataclass(frozen=True)
+class ClassText:
+    """How one case class is explained: the rule sentence, and one sentence per case."""
+
+    rule: Callable[[RuleTerms], str]
+    case: Callable[[CaseTerms], pa.Array]
+
+
+#: case class (vocabulary.CASE_CLASSES) → its sentences
+CLASS_TEXTS: dict[str, ClassText] = {
+    "normal": ClassText(_normal_rule, _normal_case),
+    "low": ClassText(_low_rule, _low_case),
+    "high": ClassText(_high_rule, _high_case),
+    "special": ClassText(lambda t: SPECIAL_RULE[t.params.special_points_apply_coefficient](t),
+                         lambda t: SPECIAL_CASE[t.params.special_points_apply_coefficient](t)),
+    "unmatched": ClassText(_unmatched_rule, _unmatched_case),
+}
+
+
+def _class_of(kind: int) -> tuple[str, int]:
+    """(class, reason) of a kind: classes 0–3 as coded; 5 + reason unmatched."""
+    return (CLASSES[kind], 0) if kind < UNMATCHED else ("unmatched", kind - AT_COST_KIND)
 
 
 def _num(values: np.ndarray, decimals: int | None = None) -> pa.Array:
@@ -56,11 +240,10 @@ def _yuan(fen: np.ndarray) -> pa.Array:
 
 
 def case_kinds(dip_cases: pd.DataFrame) -> np.ndarray:
-    """Class code 0–4; 5 = unmatched paid at cost; 10 + reason = excluded."""
+    """Class code 0–3 of scored cases; 5 = unmatched paid at cost; 5 + reason = excluded."""
     kind = dip_cases["case_class"].cat.codes.to_numpy().astype("int16")
-    kind[dip_cases["settlement"].cat.codes.to_numpy() == AT_COST] = 5
-    reason = dip_cases["excluded_reason"].cat.codes.to_numpy()
-    kind[reason > 0] = EXCLUDED_KIND + reason[reason > 0]
+    not_scored = np.flatnonzero(dip_cases["settlement"].cat.codes.to_numpy() != 0)
+    kind[not_scored] += _kind_offsets(dip_cases, not_scored)
     return kind
 
 
@@ -78,6 +261,12 @@ def explain_cases(dip_cases: pd.DataFrame, params: DipParams) -> pd.Series:
                      index=dip_cases.index, name="explanation")
 
 
+def _kind_text(kind: int, rows: np.ndarray, dip_cases: pd.DataFrame,
+               params: DipParams) -> pa.Array:
+    name, reason = _class_of(kind)
+    return CLASS_TEXTS[name].case(CaseTerms(rows, dip_cases, params, reason))
+
+
 def explain_rules(dip_cases: pd.DataFrame, params: DipParams) -> pd.Categorical:
     """The rule sentence of every row, as a categorical (one category per distinct rule).
 
@@ -92,9 +281,7 @@ def explain_rules(dip_cases: pd.DataFrame, params: DipParams) -> pd.Categorical:
     n_coef = len(levels) + 1 + len(unit_values)
     key = source.astype("int32")  # ((source × KINDS + kind) × 2 + review) × n_coef + coef
     key *= KINDS
-    key += dip_cases["case_class"].cat.codes.to_numpy()
-    not_scored = np.flatnonzero(dip_cases["settlement"].cat.codes.to_numpy() != 0)
-    key[not_scored] += _kind_offsets(dip_cases, not_scored)  # at cost 5, excluded 5 + reason
+    key += case_kinds(dip_cases)
     key *= 2
     key += dip_cases["review_flag"].to_numpy()
     key *= n_coef
@@ -131,42 +318,14 @@ def _rule_text(key: int, n_coef: int, labels: list, params: DipParams) -> str:
     key, coef = divmod(key, n_coef)
     key, review = divmod(key, 2)
     source, kind = divmod(key, KINDS)
-    if kind >= 5:
-        reason = kind - 5
-        return (f"{CLASS_ZH['unmatched']}：不予结算（{REASONS[reason]}）" if reason
-                else "未入组病例：不计分值，按即时结算基金支付结算")
-    if source == BY_BASIC:
-        coef_text = "基层病种系数 1"
-    elif source == BY_UNIT:
-        coef_text = f"机构系数 {labels[coef]:g}"
-    else:
-        level = labels[coef]
-        coef_text = (f"等级系数（{LEVEL_ZH.get(str(level), level)}）"
-                     f"{params.level_coefficients.get(str(level), '缺失')}")
-    if kind == SPECIAL:
-        return (f"特例单议病例：分值 = 核定分值 × {coef_text}"
-                if params.special_points_apply_coefficient
-                else "特例单议病例：按核定分值结算，不适用倍率和系数")
-    b = active_bounds(params)
-    score = payment_method(params).score_label(params)
-    if kind == NORMAL:
-        le_low, le_high = ("≤" if b.low_inclusive else "<"), ("≤" if b.high_inclusive else "<")
-        return (f"{CLASS_ZH['normal']}（{b.low} {le_low} 倍率 {le_high} {b.high}）："
-                f"分值 = {score} × {coef_text}")
-    if kind == LOW:
-        op = "<" if b.low_inclusive else "≤"
-        return f"{CLASS_ZH['low']}（倍率 {op} {b.low}）：分值 = {score} × 倍率 × {coef_text}"
-    op = ">" if b.high_inclusive else "≥"
-    text = (f"{CLASS_ZH['high']}（倍率 {op} {b.high}）：分值 = {score} × (倍率 − {b.high} + 1)"
-            f" × {coef_text}")
-    return text + (f"；倍率超过 {b.extreme} 倍，待专家评议" if review else "")
+    name, reason = _class_of(kind)
+    return CLASS_TEXTS[name].rule(RuleTerms(params, source, labels[coef], bool(review), reason))
 
 
 def _coefficient_labels(rows: np.ndarray, dip_cases: pd.DataFrame, params: DipParams) -> pa.Array:
     """'等级系数（三级）1.0' / '机构系数 0.95' / '基层病种系数 1' for the given rows."""
     level = dip_cases["level"].cat
-    labels = [f"等级系数（{LEVEL_ZH.get(str(lv), lv)}）{params.level_coefficients.get(str(lv), '缺失')}"
-              for lv in level.categories]
+    labels = [_level_text(lv, params) for lv in level.categories]
     text = pa.array(labels + ["—"], pa.string()).take(pa.array(level.codes.to_numpy()[rows]))
     source = dip_cases["coefficient_source"].cat.codes.to_numpy()[rows]
     by_unit = source == BY_UNIT
@@ -175,54 +334,3 @@ def _coefficient_labels(rows: np.ndarray, dip_cases: pd.DataFrame, params: DipPa
         unit_text = pc.binary_join_element_wise("机构系数 ", _num_few(coef), "")
         text = pc.replace_with_mask(text, pa.array(by_unit), unit_text)
     return pc.if_else(pa.array(source == BY_BASIC), pa.scalar("基层病种系数 1"), text)
-
-
-def _kind_text(kind: int, rows: np.ndarray, dip_cases: pd.DataFrame,
-               params: DipParams) -> pa.Array:
-    if kind >= EXCLUDED_KIND:
-        reason = REASONS[kind - EXCLUDED_KIND]
-        return pa.array(np.full(len(rows), f"{CLASS_ZH['unmatched']}：不予结算（{reason}）"),
-                        pa.string())
-    if kind == 5:
-        fund = dip_cases["claim_fund_paid"].to_numpy()[rows]
-        return pc.binary_join_element_wise("未入组病例：不计分值，按即时结算基金支付 ", _yuan(fund),
-                                           " 元结算", "")
-    points = _num(dip_cases["points"].to_numpy()[rows])
-    if kind == SPECIAL:
-        approved = _num(dip_cases["approved_points"].to_numpy()[rows])
-        if params.special_points_apply_coefficient:
-            coef = _coefficient_labels(rows, dip_cases, params)
-            return pc.binary_join_element_wise("特例单议病例：核定分值 ", approved, " × ", coef,
-                                               " = ", points, " 分", "")
-        return pc.binary_join_element_wise("特例单议病例：按核定分值 ", approved,
-                                           " 分结算，不适用倍率和系数", "")
-    return _formula_text(kind, rows, dip_cases, params, points)
-
-
-def _formula_text(kind: int, rows: np.ndarray, dip_cases: pd.DataFrame, params: DipParams,
-                  points: pa.Array) -> pa.Array:
-    b: Bounds = active_bounds(params)
-    ratio = _num(dip_cases["ratio"].to_numpy()[rows], 4)
-    score = _num_few(dip_cases["base_score"].to_numpy()[rows])
-    coef = _coefficient_labels(rows, dip_cases, params)
-    method = payment_method(params)
-    score_label = method.score_label(params) + method.label_gap
-    low, high = str(b.low), str(b.high)
-    if kind == NORMAL:
-        le_low, le_high = ("≤" if b.low_inclusive else "<"), ("≤" if b.high_inclusive else "<")
-        parts = [f"{CLASS_ZH['normal']}：倍率 ", ratio,
-                 f"（{low} {le_low} 倍率 {le_high} {high}），分值 = {score_label}", score, " × ", coef]
-    elif kind == LOW:
-        op = "<" if b.low_inclusive else "≤"
-        parts = [f"{CLASS_ZH['low']}：倍率 ", ratio, f" {op} {low}，分值 = {score_label}", score,
-                 " × 倍率 ", ratio, " × ", coef]
-    else:
-        op = ">" if b.high_inclusive else "≥"
-        parts = [f"{CLASS_ZH['high']}：倍率 ", ratio, f" {op} {high}，分值 = {score_label}", score,
-                 " × (倍率 ", ratio, f" − {high} + 1) × ", coef]
-    parts += [" = ", points, " 分"]
-    if kind == HIGH:
-        review = pa.array(dip_cases["review_flag"].to_numpy()[rows])
-        parts.append(pc.if_else(review, pa.scalar(f"；倍率超过 {b.extreme} 倍，待专家评议"),
-                                pa.scalar("")))
-    return pc.binary_join_element_wise(*parts, "")

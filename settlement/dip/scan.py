@@ -4,7 +4,9 @@ Two scans sit behind the scan engines (:mod:`settlement.scan`), each declared he
 
 ``dip_case_scores(inpatient_cases, units, dip_groups, reference_costs, params, *, dated=None)``
     → :class:`~settlement.dip.scoring.CaseScores`, the per-case arrays ``settle_dip`` turns
-    into ``dip_cases`` (ratio, class, coefficient, points …). ``inpatient_cases`` is a frame.
+    into ``dip_cases`` (ratio, class, coefficient, points …). ``inpatient_cases`` is a frame,
+    or a Parquet path: then ``CaseScores.cases`` holds the :data:`LIST_COLUMNS` of every case
+    (read with the scores in one pass; the rest of the table never reaches pandas).
 
 ``dip_unit_points(inpatient_cases, units, dip_groups, reference_costs, params, *, dated=None,
 by=("unit_id",))`` → :class:`DipPoints`: Σ per member unit (or per unit and insured
@@ -13,8 +15,9 @@ the cases (fen) — without a case list. ``inpatient_cases`` is a frame or a Par
 a whole region's cases are summed out of core (the region point value).
 
 :class:`PandasDipScan` is the reference (the numpy scoring of :mod:`~settlement.dip.scoring`);
-the DuckDB engine implements the same methods in SQL (:mod:`settlement.scan.dip_sql`) and
-must give the same numbers bit for bit (``tests/test_dip_engines.py``).
+the DuckDB and Spark engines implement the same methods with one SQL query
+(:mod:`settlement.scan.dip_query`, :mod:`settlement.scan.dip_flow`) and must give the same
+numbers bit for bit (``tests/test_dip_engines.py``, ``tests/test_scan_spark.py``).
 
 Example: two cases of one unit, 200 and 750 points (4 decimals), self-pay 1,000.00 and
 4,000.00 元 → one row: cases 2, point_units 9,500,000, self_pay 500,000 fen.
@@ -22,6 +25,7 @@ Example: two cases of one unit, 200 and 750 points (4 decimals), self-pay 1,000.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -43,6 +47,17 @@ POINT_COLUMNS = ["cases", "excluded_cases", "special_cases", "review_cases", "po
 CASE_COLUMNS = ["case_id", "unit_id", "community_id", "dip_group", "discharge_date",
                 "total_cost", "self_pay", "fund_paid", "special_points", "violation_deduction"]
 KEYS = ("unit_id", "community_id")
+ROW = "_row"  # the user's row number in a spilled table (settlement.spill.ROW)
+#: the case columns the case list (dip_cases) and the summary read, when the cases come from
+#: Parquet (``CaseScores.cases``); the discharge date only for parameters that change
+LIST_COLUMNS = ["case_id", "community_id", "dip_group", "self_pay", "fund_paid",
+                "special_points", "violation_deduction"]
+
+
+def list_columns(dated: list[tuple] | None) -> list[str]:
+    """:data:`LIST_COLUMNS`, with ``discharge_date`` when the parameters change in the year
+    (each case is explained by its period's)."""
+    return LIST_COLUMNS + ["discharge_date"] * bool(dated and len(dated) > 1)
 
 
 class DipPoints(NamedTuple):
@@ -62,12 +77,21 @@ def check_by(by: tuple[str, ...]) -> tuple[str, ...]:
 
 def read_cases(cases: pd.DataFrame | Path) -> pd.DataFrame:
     """The case columns the scans need, as a frame (a Parquet path is read whole, as the
-    pandas engine reads it: positions 0 … n−1 as the index)."""
+    pandas engine reads it: indexed by the user's row numbers, :func:`by_user_row`)."""
     if isinstance(cases, pd.DataFrame):
         return cases
     from settlement.scan.frames import columns_of, read
 
-    return read(cases, [c for c in CASE_COLUMNS if c in columns_of(cases)])
+    return by_user_row(read(cases, [c for c in CASE_COLUMNS + [ROW] if c in columns_of(cases)]))
+
+
+def by_user_row(frame: pd.DataFrame) -> pd.DataFrame:
+    """Cases read from Parquet, indexed by the user's row numbers when the file holds them
+    (``_row`` of a spilled table, :mod:`settlement.spill`: problems then name the row as a run
+    in memory does), else by position 0 … n−1."""
+    if ROW not in frame.columns:
+        return frame
+    return frame.drop(columns=ROW).set_axis(pd.Index(frame[ROW].to_numpy(), name="row"))
 
 
 def point_sums(s: CaseScores, cases: pd.DataFrame, units: pd.DataFrame,
@@ -121,13 +145,18 @@ def _sums(codes: np.ndarray, n: int, s: CaseScores, cases: pd.DataFrame) -> pd.D
 class PandasDipScan:
     """The reference DIP scans (numpy over a pandas frame); a mixin of the pandas engine."""
 
-    def dip_case_scores(self, inpatient_cases: pd.DataFrame, units: pd.DataFrame,
+    def dip_case_scores(self, inpatient_cases: pd.DataFrame | Path, units: pd.DataFrame,
                         dip_groups: pd.DataFrame, reference_costs: pd.DataFrame,
                         params: DipParams, *, dated: list[tuple] | None = None,
                         codes=None) -> CaseScores:
-        """Every case at a member unit scored (:func:`settlement.dip.scoring.score_cases`)."""
-        return score_cases(inpatient_cases, units, dip_groups, reference_costs, params, codes,
-                           dated)
+        """Every case at a member unit scored (:func:`settlement.dip.scoring.score_cases`); a
+        Parquet path is read (the scoring columns) and its case-list columns returned."""
+        if isinstance(inpatient_cases, pd.DataFrame):
+            return score_cases(inpatient_cases, units, dip_groups, reference_costs, params,
+                               codes, dated)
+        cases = read_cases(inpatient_cases)
+        s = score_cases(cases, units, dip_groups, reference_costs, params, None, dated)
+        return replace(s, cases=cases[[c for c in list_columns(dated) if c in cases.columns]])
 
     def dip_unit_points(self, inpatient_cases: pd.DataFrame | Path, units: pd.DataFrame,
                         dip_groups: pd.DataFrame, reference_costs: pd.DataFrame,

@@ -81,6 +81,9 @@ class CaseScores:
     approved_points: np.ndarray  # float64 approved 特例单议 points of special cases, else NaN
     decimals: int
     problems: list[Problem] = field(default_factory=list)
+    #: the case-list columns of every case (dip.scan.LIST_COLUMNS) when the cases were read
+    #: from Parquet by the scan; ``rows`` / ``external_rows`` are positions in it
+    cases: pd.DataFrame | None = None
 
     @cached_property
     def points(self) -> np.ndarray:

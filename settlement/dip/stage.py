@@ -38,10 +38,10 @@ from settlement.dip.explain import explain_cases, explain_rules
 from settlement.dip.ledger import (
     DipSummary, build_ledger, money_at_point_value, point_value_text, unit_totals,
 )
-from settlement.dip.codes import Factorized, executor
+from settlement.dip.codes import PARALLEL_FROM, Factorized, executor
 from settlement.dip.cases import aggregate, case_frame, case_ids
 from settlement.dip.dated import period_of
-from settlement.dip.scan import PandasDipScan, read_cases
+from settlement.dip.scan import PandasDipScan
 from settlement.dip.scoring import CLASSES, CaseScores
 from settlement.dip.settle import (
     PointValue, dip_prepaid, points_decimal, price_groups, settle_units, settlement_point_value,
@@ -85,17 +85,23 @@ def settle_dip(cases: pd.DataFrame | Path, units: pd.DataFrame, groups: pd.DataF
     sentence with the case's numbers, see :func:`explain_cases`), or ``none``.
     ``dated``: (first day, last day, DipParams) when case-scoring parameters change inside the
     year (``Resolved.section_segments("dip")``): each case is scored by its discharge date's.
-    ``cases`` may be a Parquet path (file or folder, money in yuan): its case columns are read.
-    ``engine``: the scan engine that scores the cases (``dip_case_scores``; None → the default,
-    :func:`settlement.scan.get_engine`); an engine without DIP scans uses the numpy reference.
+    ``cases`` may be a Parquet path (file or folder, money in yuan): the engine scores it and
+    reads only the case-list columns into pandas (``dip.scan.LIST_COLUMNS``).
+    ``engine``: the scan engine that scores cases on disk (``dip_case_scores``; None → the
+    default, :func:`settlement.scan.get_engine`); an engine without DIP scans uses the numpy
+    reference. Cases already in memory (a frame) are scored by the numpy reference whatever
+    the engine: the case list needs every case's scores in numpy, and a round trip through an
+    engine costs more than the scoring itself (measured, ``benchmarks/bench_dip.py``: 1 M cases,
+    the DuckDB query alone 0.13 s, numpy's whole scoring 0.07 s); the results are identical.
     """
-    scorer = _scorer(engine)
-    cases = read_cases(cases)  # a Parquet path: the case columns DIP reads, as a frame
-    with executor(len(cases)) as pool:  # 2 cores: Arrow and numpy release the GIL
-        s, dip_cases, pv, problems = _score_and_list(cases, units, groups, reference_costs,
-                                                     params, pool, dated, scorer)
+    cases = cases if isinstance(cases, pd.DataFrame) else Path(getattr(cases, "path", cases))
+    scorer = _scorer(engine, cases)  # a SpilledTable (settlement.spill): its Parquet file
+    # 2 cores: Arrow and numpy release the GIL (a Parquet path: a large table, as a rule)
+    with executor(len(cases) if isinstance(cases, pd.DataFrame) else PARALLEL_FROM) as pool:
+        s, cases, dip_cases, pv, problems = _score_and_list(cases, units, groups, reference_costs,
+                                                            params, pool, dated, scorer)
         explanation = (pool.submit(_explain, EXPLAIN[explain], dip_cases, params, dated,
-                                   cases["discharge_date"].iloc[s.rows])
+                                   cases, s.rows)
                        if explain != "none" else None)
         by_unit, by_community = scan(s, dip_cases, units)
         communities = community_frame(by_community, pv, s.decimals)
@@ -113,11 +119,11 @@ def settle_dip(cases: pd.DataFrame | Path, units: pd.DataFrame, groups: pd.DataF
 
 
 def _explain(explain_fn, dip_cases: pd.DataFrame, params: DipParams, dated: list[tuple] | None,
-             discharge: pd.Series):
+             cases: pd.DataFrame, rows: np.ndarray):
     """Case explanations; with mid-year parameters, each case by its discharge period's."""
     if not dated or len(dated) == 1:
         return explain_fn(dip_cases, params)
-    which = period_of(discharge, dated)
+    which = period_of(cases["discharge_date"].iloc[rows], dated)
     out = np.empty(len(dip_cases), dtype=object)
     for k, (first, last, period_params) in enumerate(dated):  # a change or two in a year
         rows = np.flatnonzero(which == k)
@@ -127,27 +133,38 @@ def _explain(explain_fn, dip_cases: pd.DataFrame, params: DipParams, dated: list
     return pd.Categorical(out)
 
 
-def _scorer(engine):
-    """The engine's ``dip_case_scores`` (the numpy reference for an engine without one)."""
+def _scorer(engine, cases: pd.DataFrame | Path):
+    """The engine's ``dip_case_scores`` for cases on disk; the numpy reference for a frame (or
+    an engine without DIP scans)."""
     from settlement.scan import resolve
 
-    return getattr(resolve(engine), "dip_case_scores", PandasDipScan().dip_case_scores)
+    reference = PandasDipScan().dip_case_scores
+    if isinstance(cases, pd.DataFrame):
+        return reference
+    return getattr(resolve(engine), "dip_case_scores", reference)
 
 
 def _score_and_list(cases, units, groups, reference_costs, params, pool, dated=None,
                     scorer=PandasDipScan().dip_case_scores):
-    """Score the cases, fix the point value and build the case list (string work on ``pool``)."""
-    unit = pool.submit(Factorized.of, cases["unit_id"])
-    group = Factorized.of(cases["dip_group"])
-    unit = unit.result()
-    community = pool.submit(Factorized.of, cases["community_id"])  # awaited in case_frame
-    s = scorer(cases, units, groups, reference_costs, params, dated=dated,
-               codes={"unit_id": unit, "dip_group": group})
+    """Score the cases, fix the point value and build the case list (string work on ``pool``).
+
+    A frame is scored with its ids factorised here (on ``pool``); a Parquet path is scored by
+    the engine, which reads it once and returns only the case-list columns (``s.cases``)."""
+    if isinstance(cases, pd.DataFrame):
+        unit = pool.submit(Factorized.of, cases["unit_id"])
+        group = Factorized.of(cases["dip_group"])
+        codes = {"unit_id": unit.result(), "dip_group": group}
+        community = pool.submit(Factorized.of, cases["community_id"])  # awaited in case_frame
+        s = scorer(cases, units, groups, reference_costs, params, dated=dated, codes=codes)
+    else:
+        s = scorer(cases, units, groups, reference_costs, params, dated=dated)
+        cases = s.cases
+        community = pool.submit(Factorized.of, cases["community_id"])
     ids = pool.submit(case_ids, cases, s.rows)
     pv, problems = settlement_point_value(points_decimal(int(s.point_units.sum()), s.decimals),
                                           params)
     dip_cases = case_frame(s, cases, units, pv, community, ids)
-    return s, dip_cases, pv, s.problems + problems
+    return s, cases, dip_cases, pv, s.problems + problems
 
 
 def scan(s: CaseScores, dip_cases: pd.DataFrame, units: pd.DataFrame) -> tuple[pd.DataFrame,

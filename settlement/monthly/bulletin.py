@@ -59,33 +59,48 @@ def build_bulletin(tables: dict[str, pd.DataFrame], params: Params, month: str,
                    engine=None) -> Bulletin:
     """The bulletin of ``month`` (YYYY-MM); see the module docstring.
 
-    ``engine``: the scan engine (:func:`settlement.scan.resolve`): each period is one more
-    window of the same scans (indicator counts, expenditure lines) over the whole tables."""
+    ``tables`` (and ``previous``, last year's): the loader's tables; the big two may be frames,
+    Parquet paths or spilled tables. ``engine``: the scan engine (:func:`settlement.scan.resolve`):
+    the periods are one more grouping key of the same scans (indicator counts, expenditure
+    lines: one pass each for all periods; case flows of the year to date)."""
     from settlement.scan import resolve
 
     engine = resolve(engine)
     dip_cases = bt.with_discharge(dip_cases, tables["inpatient_cases"])
-    w = bt.windows(month)
-    rows = []
-    for period, window in w.items():
-        source = tables if not period.startswith("prior") else previous
-        if source is None:
-            continue
-        given = dip_cases if source is tables else source.get("dip_cases")
-        dip = bt.dip_in_window(given, source["inpatient_cases"], window) if given is not None else None
-        rows.append(bt.indicator_rows(source, window, dip, {**tables, **source}, params, period,
-                                      engine=engine))
-    indicators = pd.concat(rows, ignore_index=True)
+    w, units = bt.windows(month), tables["units"]
+    current = {p: x for p, x in w.items() if not p.startswith("prior")}
+    rows = _indicator_rows(tables, current, dip_cases, tables, params, engine)
+    prior_spend = None
+    if previous is not None:  # last year: its periods and its full year (the projection), one scan
+        year = int(month[:4]) - 1
+        prior = {p: x for p, x in w.items() if p.startswith("prior")}
+        full = {"prior_full": bt.Window(pd.Timestamp(year, 1, 1), pd.Timestamp(year + 1, 1, 1))}
+        given = previous.get("dip_cases")
+        given = bt.with_discharge(given, previous["inpatient_cases"]) if given is not None else None
+        rows.update(_indicator_rows(previous, {**prior, **full}, given, {**tables, **previous},
+                                    params, engine))
+        prior_spend = (_fund_spent(rows.pop("prior_full")[1]), _fund_spent(rows["prior_ytd"][1]))
+    indicators = pd.concat([rows[p][0] for p in w if p in rows], ignore_index=True)
     ex = bt.execution(tables, dip_cases, packages, month, engine=engine)
     top = params.early_warning.top_n
-    ytd_cases = bt.in_window(tables["inpatient_cases"], "discharge_date", w["ytd"])
-    units = tables["units"]
+    flows = engine.case_flows(bt.scan_table(tables["inpatient_cases"]),
+                              window=bt.scan_windows({"ytd": w["ytd"]})["ytd"])
     bulletin = Bulletin(
-        month, indicators, ex, projection(ex, month, previous),
-        bt.destinations(ytd_cases, units, top),
-        bt.outflow_groups(ytd_cases, units, tables.get("dip_groups"), top),
+        month, indicators, ex, projection(ex, month, prior_spend),
+        bt.destinations(flows, units, top),
+        bt.outflow_groups(flows, units, tables.get("dip_groups"), top),
         bt.unit_cmi(dip_cases, tables["inpatient_cases"], units, month), [])
     return bulletin._replace(warnings=warnings(bulletin, params))
+
+
+def _indicator_rows(source, ws, dip_cases, tables, params, engine) -> dict[str, tuple]:
+    """period → (indicator rows, scan counts) of the periods ``ws`` of the ``source`` year
+    (one by-period scan; ``dip_cases`` with discharge dates, or None)."""
+    counts = bt.period_counts(source, ws, tables["units"], engine=engine)
+    return {p: (bt.indicator_rows(c, None if dip_cases is None else
+                                  bt.in_window(dip_cases, "discharge_date", ws[p]),
+                                  tables, params, p), c)
+            for p, c in counts.items()}
 
 
 STORED_COLUMNS = ["scope", "period", "indicator", "label_zh", "numerator", "denominator", "value",
@@ -114,24 +129,22 @@ def scale_fen(fen: int, num: int, den: int) -> int:
     return sign * int(abs(q) + Fraction(1, 2))
 
 
-def _prior_spend(previous: dict[str, pd.DataFrame], w: bt.Window) -> pd.Series:
-    ip, op = bt.period_frames(previous, w)
-    both = pd.concat([ip[["community_id", "fund_paid"]], op[["community_id", "fund_paid"]]])
-    per = both.groupby(both["community_id"].astype(str))["fund_paid"].sum()
-    per.loc[bt.COUNTY] = int(both["fund_paid"].sum())
-    return per.astype("int64")
+def _fund_spent(counts: pd.DataFrame) -> pd.Series:
+    """Σ fund_paid of inpatient cases and outpatient claims per community and the county (the
+    indicator scan's ``fund_all`` of one period)."""
+    return pd.Series(counts["fund_all"].to_numpy("int64"), index=counts["scope"].astype(str))
 
 
-def projection(ex: pd.DataFrame, month: str, previous: dict[str, pd.DataFrame] | None) -> pd.DataFrame:
-    """Projected year-end spend and balance per community: run rate, and seasonal if given."""
+def projection(ex: pd.DataFrame, month: str,
+               prior_spend: tuple[pd.Series, pd.Series] | None) -> pd.DataFrame:
+    """Projected year-end spend and balance per community: run rate, and seasonal where last
+    year's fund paid (full year, to the same date; :func:`_fund_spent`) is given."""
     elapsed, days = bt.year_elapsed(month)
     frame = ex[["community_id", "package", "spent_ytd"]].copy()
     frames = [frame.assign(method="run_rate", method_zh=RUN_RATE_ZH, projected_spend=[
         scale_fen(s, days, elapsed) for s in frame["spent_ytd"]])]
-    if previous is not None:
-        year = int(month[:4]) - 1
-        full = _prior_spend(previous, bt.Window(pd.Timestamp(year, 1, 1), pd.Timestamp(year + 1, 1, 1)))
-        to_date = _prior_spend(previous, bt.windows(month)["prior_ytd"])
+    if prior_spend is not None:
+        full, to_date = prior_spend
         ids = frame["community_id"].astype(str)
         f, t = full.reindex(ids).fillna(0).astype("int64"), to_date.reindex(ids).fillna(0).astype("int64")
         frames.append(frame.assign(method="seasonal", method_zh=SEASONAL_ZH, projected_spend=[

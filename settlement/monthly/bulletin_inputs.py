@@ -42,7 +42,7 @@ def year_packages(tables: dict[str, pd.DataFrame], resolved: Resolved,
     from settlement.pipeline import STAGES
     from settlement.stage import Context, Frames
 
-    none = {name: tables[name].iloc[:0] for name in ("inpatient_cases", "outpatient_claims")}
+    none = {name: _no_rows(tables[name], name) for name in ("inpatient_cases", "outpatient_claims")}
     frames, ctx, problems = Frames({**tables, **none}), Context(resolved, engine), []
     for stage in STAGES:
         result = stage.run(frames, ctx)
@@ -51,3 +51,13 @@ def year_packages(tables: dict[str, pd.DataFrame], resolved: Resolved,
         if "packages" in frames.results:
             return frames.results["packages"][["community_id", "package"]], problems
     raise LookupError("no stage of the settlement makes the packages")  # a bug, not data
+
+
+def _no_rows(table, name: str) -> pd.DataFrame:
+    """The table without its rows: a frame's empty slice, else the contract's empty frame."""
+    if isinstance(table, pd.DataFrame):
+        return table.iloc[:0]
+    from settlement.cells import empty_frame
+    from settlement.schema import contract
+
+    return empty_frame(contract()[name])

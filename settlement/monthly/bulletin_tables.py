@@ -12,10 +12,15 @@ month closes (March, June, September, December only: 季通报); ``ytd`` — 1 J
 of the month (本年累计); ``prior_month`` and ``prior_ytd`` — the same for the previous year,
 where its frames are given.
 
-The ratios are the indicator stage's own (:func:`settlement.stages.indicators.measures`, the
-same counts and definitions), taken on the period's rows. CMI = (Σ case points ÷ cases) ÷ the
-region's points per case over the same period (every scored case given), so the county's CMI
-is 1 by construction and a community's says how heavy its cases are against the region.
+The ratios are the indicator stage's own (:func:`settlement.stages.indicators.measures_of_counts`,
+the same counts and definitions), taken on the period's rows. The big tables
+(``inpatient_cases``, ``outpatient_claims``: frames, Parquet paths, or the loader's spilled
+tables) are only ever read by the scan engine, every period in one pass of each scan — the
+period is one more grouping key (``indicator_counts_by_period``, ``expenditure_lines_by_period``,
+``case_flows``); only the DIP case rows (the month run's own result) are handled in pandas.
+CMI = (Σ case points ÷ cases) ÷ the region's points per case over the same period (every
+scored case given), so the county's CMI is 1 by construction and a community's says how heavy
+its cases are against the region.
 
 Example: in March community A has 10 inpatient cases, 2 of them outside the county, 1 of those
 in another province: 县外就医比例 = 2 ÷ 10 = 20 %, 跨省就医比例 = 1 ÷ 10 = 10 %. Its cases have
@@ -26,15 +31,16 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from settlement.params import Params
-from settlement.stages.expenditure import scan_expenditure
+from settlement.stages.expenditure import expenditure_of_lines
 from settlement.money import average_fen
-from settlement.stages.indicators import SCALE, definitions, definitions_zh, measures
+from settlement.stages.indicators import SCALE, definitions, definitions_zh, measures_of_counts
 
 #: the one indicator that is an amount: its value is int fen (次均费用), not a float of yuan
 MONEY_PER_CASE = "inpatient_cost_per_case"
@@ -96,22 +102,38 @@ def year_elapsed(month: str) -> tuple[int, int]:
     return (last - dt.date(year, 1, 1)).days + 1, 366 if calendar.isleap(year) else 365
 
 
+def scan_table(table):
+    """A big table as the scan engine takes it: a frame or a Parquet path (the loader's spilled
+    table, :class:`settlement.spill.SpilledTable`, by its ``path``)."""
+    if isinstance(table, (pd.DataFrame, Path)):
+        return table
+    return Path(table.path)
+
+
 def in_window(frame: pd.DataFrame, column: str, w: Window) -> pd.DataFrame:
+    """The rows of a (small) frame dated in ``w``."""
     dates = frame[column]
     return frame.loc[(dates >= w.start) & (dates < w.end)]
 
 
-def period_frames(tables: dict[str, pd.DataFrame], w: Window) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(inpatient cases discharged in ``w``, outpatient claims served in ``w``)."""
-    return (in_window(tables["inpatient_cases"], "discharge_date", w),
-            in_window(tables["outpatient_claims"], "service_date", w))
+def scan_windows(ws: dict[str, Window]) -> dict:
+    """The periods' windows as the scan engine's :class:`settlement.scan.Window`."""
+    from settlement.scan import Window as ScanWindow
+
+    return {p: ScanWindow(w.start, w.end) for p, w in ws.items()}
 
 
-def with_discharge(dip_cases: pd.DataFrame, cases: pd.DataFrame) -> pd.DataFrame:
+def with_discharge(dip_cases: pd.DataFrame, cases) -> pd.DataFrame:
     """``dip_cases`` with its case's ``discharge_date`` (by ``case_id``; one hash join, so the
-    periods are then date windows of the same rows)."""
+    periods are then date windows of the same rows). The month run's DIP rows carry it
+    already; ``cases`` as a path is read for its two columns only."""
     if "discharge_date" in dip_cases:
         return dip_cases
+    cases = scan_table(cases)
+    if not isinstance(cases, pd.DataFrame):
+        from settlement.scan.frames import read
+
+        cases = read(cases, ["case_id", "discharge_date"])
     at = pd.Index(cases["case_id"]).get_indexer(dip_cases["case_id"])
     dates = cases["discharge_date"].to_numpy()[at]
     return dip_cases.assign(discharge_date=pd.Series(dates, index=dip_cases.index).where(at >= 0))
@@ -122,14 +144,23 @@ def dip_in_window(dip_cases: pd.DataFrame, cases: pd.DataFrame, w: Window) -> pd
     return in_window(with_discharge(dip_cases, cases), "discharge_date", w)
 
 
-def indicator_rows(source: dict, window: Window, dip: pd.DataFrame | None,
-                   tables: dict[str, pd.DataFrame], params: Params, period: str, *,
-                   engine=None) -> pd.DataFrame:
-    """The shown indicators, 住院人次 and CMI of one period (``window`` of the ``source``
-    year's inpatient cases and outpatient claims), every community and the county."""
+def period_counts(source: dict, ws: dict[str, Window], units: pd.DataFrame, *,
+                  engine) -> dict[str, pd.DataFrame]:
+    """period → the indicator scan's counts of that window of the ``source`` year's big
+    tables: ONE by-period scan for all the windows."""
+    counts = engine.indicator_counts_by_period(
+        scan_table(source["inpatient_cases"]), scan_table(source["outpatient_claims"]), units,
+        windows=scan_windows(ws))
+    return {p: counts.loc[counts["period"] == p].drop(columns="period").reset_index(drop=True)
+            for p in ws}
+
+
+def indicator_rows(counts: pd.DataFrame, dip: pd.DataFrame | None,
+                   tables: dict[str, pd.DataFrame], params: Params, period: str) -> pd.DataFrame:
+    """The shown indicators, 住院人次 and CMI of one period (``counts``: the period's indicator
+    scan, :func:`period_counts`), every community and the county."""
     communities = tables["communities"]
-    per = measures(source["inpatient_cases"], source["outpatient_claims"], tables["units"],
-                   communities=communities, engine=engine, window=_scan_window(window))
+    per = measures_of_counts(counts, communities=communities)
     ids = sorted(communities["community_id"].astype(str)) + [COUNTY]
     per = per.reindex(ids, fill_value=0)
     frames, defs, defs_zh = [], definitions(params.indicators), definitions_zh(params.indicators)
@@ -200,12 +231,6 @@ def unit_cmi(dip_cases: pd.DataFrame, cases: pd.DataFrame, units: pd.DataFrame,
     return frame
 
 
-def _scan_window(w: Window):
-    from settlement.scan import Window as ScanWindow
-
-    return ScanWindow(w.start, w.end)
-
-
 def execution(tables: dict[str, pd.DataFrame], dip_cases: pd.DataFrame,
               packages: pd.DataFrame | None, month: str, *, engine=None) -> pd.DataFrame:
     """基金执行进度 per community and county: spent this month / year to date vs the package.
@@ -214,12 +239,17 @@ def execution(tables: dict[str, pd.DataFrame], dip_cases: pd.DataFrame,
     caller's point value, fund paid elsewhere and for outpatient claims); other package lines
     (family-doctor fees …) are annual and not in it.
     """
-    w = windows(month)
+    from settlement.scan import resolve
+
+    w, engine = windows(month), resolve(engine)
+    periods = {p: w[p] for p in ("month", "ytd")}  # dip_cases rows by their case's discharge date
+    lines = engine.expenditure_lines_by_period(
+        dip_cases, scan_table(tables["inpatient_cases"]), scan_table(tables["outpatient_claims"]),
+        tables["units"], windows=scan_windows(periods))
     spent = {}
-    for period in ("month", "ytd"):  # dip_cases rows by their case's discharge date
-        scan = scan_expenditure(dip_cases, tables["inpatient_cases"], tables["outpatient_claims"],
-                                tables["units"], tables["communities"], engine=engine,
-                                window=_scan_window(w[period]))
+    for period in periods:
+        scanned = lines.loc[lines["period"] == period].drop(columns="period").reset_index(drop=True)
+        scan = expenditure_of_lines(scanned, dip_cases, tables["units"], tables["communities"])
         spent[period] = scan.set_index("community_id")["expenditure"].astype("int64")
     frame = pd.DataFrame({"spent_month": spent["month"], "spent_ytd": spent["ytd"]})
     if packages is not None:
@@ -237,32 +267,36 @@ def execution(tables: dict[str, pd.DataFrame], dip_cases: pd.DataFrame,
     return frame.reset_index().astype({"spent_month": "int64", "spent_ytd": "int64"})
 
 
-def _outside(cases: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:
+def _outside(flows: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:
+    """The case flows (:meth:`~settlement.scan.Engine.case_flows`) to units outside the county
+    (an unknown unit counts as outside), with the unit's scope."""
     scope = units.set_index(units["unit_id"].astype(str))["scope"].astype(str)
-    where = cases["unit_id"].astype(str).map(scope)
-    return cases.assign(scope=where).loc[where.ne(COUNTY)]
+    where = flows["unit_id"].astype(str).map(scope)
+    return flows.assign(scope=where).loc[where.ne(COUNTY).to_numpy(bool)]
 
 
-def destinations(cases: pd.DataFrame, units: pd.DataFrame, top: int) -> pd.DataFrame:
-    """Top out-of-county institutions of the period by inpatient cases (外转去向)."""
-    out = _outside(cases, units)
+def destinations(flows: pd.DataFrame, units: pd.DataFrame, top: int) -> pd.DataFrame:
+    """Top out-of-county institutions of the period by inpatient cases (外转去向), from the
+    period's case flows (cases and fund paid per treating unit and DIP group)."""
+    out = _outside(flows, units)
     names = units.set_index(units["unit_id"].astype(str))["unit_name"].astype(str)
     agg = out.groupby(out["unit_id"].astype(str)).agg(
-        cases=("case_id", "size"), fund_paid=("fund_paid", "sum"), scope=("scope", "first"))
+        cases=("cases", "sum"), fund_paid=("fund_paid", "sum"), scope=("scope", "first"))
     agg["unit_name"] = agg.index.map(names)
-    agg["share"] = agg["cases"] / len(cases) if len(cases) else np.nan
+    total = int(flows["cases"].sum())
+    agg["share"] = agg["cases"] / total if total else np.nan
     agg = agg.sort_values(["cases", "fund_paid"], ascending=False, kind="stable").head(top)
     return agg.rename_axis("unit_id").reset_index().astype({"fund_paid": "int64"})
 
 
-def outflow_groups(cases: pd.DataFrame, units: pd.DataFrame, groups: pd.DataFrame | None,
+def outflow_groups(flows: pd.DataFrame, units: pd.DataFrame, groups: pd.DataFrame | None,
                    top: int) -> pd.DataFrame:
     """DIP groups whose cases leave the county most (外转病种), with the share that leaves."""
-    coded = cases.loc[cases["dip_group"].notna()]
+    coded = flows.loc[flows["dip_group"].notna().to_numpy(bool)]
     out = _outside(coded, units)
-    total = coded.groupby(coded["dip_group"].astype(str)).size()
+    total = coded.groupby(coded["dip_group"].astype(str))["cases"].sum()
     agg = out.groupby(out["dip_group"].astype(str)).agg(
-        cases_out=("case_id", "size"), fund_paid=("fund_paid", "sum"))
+        cases_out=("cases", "sum"), fund_paid=("fund_paid", "sum"))
     agg["cases_all"] = total.reindex(agg.index).astype("int64")
     agg["share_out"] = agg["cases_out"] / agg["cases_all"]
     if groups is not None:

@@ -58,11 +58,30 @@ def month_bounds(month: str) -> tuple[dt.date, dt.date]:
     return first, following - dt.timedelta(days=1)
 
 
-def cases_of_month(cases: pd.DataFrame, month: str) -> pd.DataFrame:
-    """The inpatient cases discharged in ``month`` (YYYY-MM)."""
-    first, last = month_bounds(month)
+def discharged(cases, first: dt.date | None, last: dt.date) -> pd.DataFrame:
+    """The inpatient cases discharged from ``first`` (None: any day) to ``last``, inclusive, as
+    a frame. ``cases``: a frame, a Parquet path or the loader's spilled table — a path is read
+    for the case columns the DIP stage scores (:data:`settlement.dip.scan.CASE_COLUMNS`), only
+    the rows of the dates (never the whole table's every column)."""
+    from settlement.monthly.bulletin_tables import scan_table
+
+    cases = scan_table(cases)
+    if not isinstance(cases, pd.DataFrame):
+        from settlement.dip.scan import CASE_COLUMNS
+        from settlement.scan import Window
+        from settlement.scan.frames import columns_of, read
+
+        start = pd.Timestamp(first) if first is not None else pd.Timestamp.min
+        window = Window(start, pd.Timestamp(last) + pd.Timedelta(days=1))
+        return read(cases, [c for c in CASE_COLUMNS if c in columns_of(cases)], window=window,
+                    date_column="discharge_date")
     day = cases["discharge_date"].dt.date
-    return cases.loc[(day >= first) & (day <= last)]
+    return cases.loc[((day >= first) if first is not None else True) & (day <= last)]
+
+
+def cases_of_month(cases, month: str) -> pd.DataFrame:
+    """The inpatient cases discharged in ``month`` (YYYY-MM), a frame (see :func:`discharged`)."""
+    return discharged(cases, *month_bounds(month))
 
 
 def presettle_month(t: dict[str, pd.DataFrame], params: DipParams, month: str,
@@ -93,16 +112,19 @@ def presettle_month(t: dict[str, pd.DataFrame], params: DipParams, month: str,
 def year_to_date_cases(t: dict[str, pd.DataFrame], params: DipParams, month: str,
                        dated: list[tuple] | None = None) -> pd.DataFrame:
     """dip_cases of the cases discharged from January to the end of ``month``, priced at the
-    budget point value (the monthly bulletin's CMI, DIP spend and execution progress)."""
+    budget point value (the monthly bulletin's CMI, DIP spend and execution progress), each
+    with its case's ``discharge_date`` (the bulletin's periods are date windows of them)."""
+    from settlement.monthly.bulletin_tables import with_discharge
+
     _, last = month_bounds(month)
-    cases = t["inpatient_cases"]
-    ytd = cases.loc[cases["discharge_date"].dt.date <= last]
+    ytd = discharged(t["inpatient_cases"], None, last)
     at_budget = {"point_value_mode": "published", "published_point_value": params.budget_point_value,
                  "payment_method": "dip"}
     priced = params.model_copy(update=at_budget)
     dated = [(a, b, p.model_copy(update=at_budget)) for a, b, p in dated] if dated else None
-    return settle_dip(ytd, t["units"], t["dip_groups"], t["dip_reference_costs"],
-                      t["performance_scores"], None, priced, explain="none", dated=dated).cases
+    dip = settle_dip(ytd, t["units"], t["dip_groups"], t["dip_reference_costs"],
+                     t["performance_scores"], None, priced, explain="none", dated=dated).cases
+    return with_discharge(dip, ytd)
 
 
 def _scored_units(t, month_cases, params, dated, problems) -> tuple[pd.DataFrame, pd.DataFrame]:

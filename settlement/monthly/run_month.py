@@ -1,6 +1,7 @@
 """``settlement run --month YYYY-MM``: the monthly DIP pre-settlement as a run (kind = month).
 
-    load config and data (the year to date) → validate → recorded earlier months (run store)
+    load config and data (the year to date: :mod:`.month_inputs`) → validate → recorded
+    earlier months (run store)
     → presettle (pure, :mod:`.presettle`) → write results/, units/*.xlsx, the bureau list
     → persist ``dip_presettlement`` (one transaction) → manifest, publish the folder
 
@@ -18,8 +19,8 @@ import click
 from settlement.config import ConfigError, load_config
 from settlement.monthly.presettle import COLUMNS, MonthResult, month_bounds, presettle_month
 from settlement.monthly.recorded import paid_by_unit, recorded_presettlements
-from settlement.pipeline import (Outcome, Steps, _failure_reason, end_failed_run,
-                                 load_and_validate, recorded_run)
+from settlement.monthly.month_inputs import load_month
+from settlement.pipeline import Outcome, Steps, _failure_reason, end_failed_run, recorded_run
 from settlement.problems import Problem, has_errors
 
 METHOD = ("预结算金额 = 本月出院病例分值 × 预算点值（每单位每月取整到分一次）+ 未入组病例按实际支付 − 个人负担 − 违规扣款；"
@@ -61,9 +62,10 @@ def _steps(store, run_id, config, config_path, data_dir, run_dir, month, progres
 
     steps, work, problems = Steps(echo, progress), partial_dir(run_dir), []
     failed = Outcome(ok=False, problems=problems, run_id=run_id, run_dir=run_dir)
+    spill = _spill(work, run_dir)
     try:
         with steps("读取与校验 load and validate"):
-            _, resolved, loaded, found = load_and_validate(config_path, data_dir)
+            _, resolved, loaded, found = load_month(config_path, data_dir, month, spill)
             problems += found
             store.update_run(run_id, input_hashes=loaded.file_hashes,
                              input_rows={t: len(f) for t, f in loaded.tables.items()})
@@ -96,7 +98,18 @@ def _steps(store, run_id, config, config_path, data_dir, run_dir, month, progres
     except BaseException as exc:
         end_failed_run(exc, store, run_id, steps.timings, work, echo, "月度预结算失败 month run failed")
         return failed, None
+    finally:
+        spill.clear()
     return Outcome(ok=True, problems=problems, run_id=run_id, run_dir=run_dir), result
+
+
+def _spill(work: Path, run_dir: Path):
+    """The run's spill policy for the big tables: the year-end run's folder and input cache (a
+    CSV typed by one month's run is read as Parquet by the next month's)."""
+    from settlement.pipeline import SPILL_FOLDER, input_cache
+    from settlement.spill import SpillPolicy
+
+    return SpillPolicy(work / SPILL_FOLDER, cache=input_cache(run_dir.parent))
 
 
 def _write(work: Path, result: MonthResult, config, resolved, loaded, run_id: str, month: str,

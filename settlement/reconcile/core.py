@@ -112,7 +112,7 @@ def reconcile(results: Mapping[str, pd.DataFrame], units: pd.DataFrame,
               params: Params | None = None,
               source: Callable[[str], str] | None = None,
               chronic_carve_out: bool | None = None,
-              outpatient_claims: pd.DataFrame | None = None) -> Reconciliation:
+              outpatient_claims=None, engine=None) -> Reconciliation:
     """Build and check the three views; raise :class:`ReconciliationError` if any check fails.
 
     ``results``: the stage tables by name (``dip_units``, ``unit_distribution``,
@@ -121,7 +121,8 @@ def reconcile(results: Mapping[str, pd.DataFrame], units: pd.DataFrame,
     explanations and ``chronic.carve_out`` (or pass ``chronic_carve_out``); ``source(path)``
     the parameter's document (e.g. ``Resolved.source``). ``outpatient_claims`` (input frame)
     splits the outpatient claims of each community's insured into its own units and elsewhere
-    for the flow of funds (without it all count as its own).
+    for the flow of funds (without it all count as its own): a frame or Parquet files, reduced
+    by the scan ``engine`` (None: the default engine).
     """
     t = _Tables(results, prepayments)
     flow = params.flow_of_funds if params is not None else FlowOfFundsParams()
@@ -138,7 +139,8 @@ def reconcile(results: Mapping[str, pd.DataFrame], units: pd.DataFrame,
         params.chronic.carve_out if params is not None else None)
     bureau, more = bureau_communities(t, communities, units, carved)
     checks += more
-    flows, more = community_flows(t, bureau, units, results.get("dip_cases"), outpatient_claims, flow)
+    flows, more = community_flows(t, bureau, units, results.get("dip_cases"), outpatient_claims, flow,
+                                  engine)
     checks += more
     checks = pd.concat([c for c in checks if len(c)], ignore_index=True) if any(
         len(c) for c in checks) else pd.DataFrame(columns=["check", "scope", "label_zh", "left",

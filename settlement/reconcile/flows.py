@@ -60,14 +60,19 @@ def kept_by_community(dip_units: pd.DataFrame, cases: pd.DataFrame,
 
     Weights: Σ case fund due per insured community (negative sums count 0); a hospital whose
     cases weigh nothing keeps it all on its own community. Rows: unit_id, community_id, kept.
+    The cases are summed per (hospital, community) once; each hospital then splits its
+    deposit over its few communities.
     """
+    sums = cases["fund_due"].astype("int64").groupby(
+        [cases["unit_id"].astype(str), cases["community_id"]]).sum()
+    by_unit = {unit: s.droplevel(0) for unit, s in sums.groupby(level=0)}
+    none = pd.Series(dtype="int64")
     rows = []
     for r in dip_units.itertuples(index=False):  # hospitals: a few dozen
         kept = int(r.withheld) - int(r.returned)
         if kept == 0:
             continue
-        mine = cases.loc[cases["unit_id"] == str(r.unit_id)]
-        weights = mine["fund_due"].astype("int64").groupby(mine["community_id"]).sum().clip(lower=0)
+        weights = by_unit.get(str(r.unit_id), none).clip(lower=0)
         if weights.sum() <= 0:
             weights = pd.Series({home.get(str(r.unit_id), ""): 1})
         parts = allocate(kept, weights)
@@ -76,7 +81,8 @@ def kept_by_community(dip_units: pd.DataFrame, cases: pd.DataFrame,
 
 
 def community_flows(t, bureau: pd.DataFrame, units: pd.DataFrame, dip_cases: pd.DataFrame | None,
-                    claims: pd.DataFrame | None, flow) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
+                    claims: pd.DataFrame | None, flow,
+                    engine=None) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
     """Per community: the flows above (FLOW_COLUMNS) and the checks; empty without DIP cases."""
     if bureau is None or bureau.empty or dip_cases is None or t.dip.empty or t.cs.empty:
         return pd.DataFrame(), []
@@ -97,7 +103,7 @@ def community_flows(t, bureau: pd.DataFrame, units: pd.DataFrame, dip_cases: pd.
     f["dip_rounding"] = t.cs.set_index(t.cs["community_id"].astype(str)).get(
         "expenditure_dip_rounding", pd.Series(0, index=ids)).reindex(ids, fill_value=0).astype("int64")
     f["kept_in"] = _sum(kept[kept_own], ids, "kept")
-    f["outpatient_in"], f["outpatient_out"] = _outpatient(claims, home, ids, t, units)
+    f["outpatient_in"], f["outpatient_out"] = _outpatient(claims, ids, t, units, engine)
     f["other_direct"] = (_cs(t, ids, "expenditure_other") + b["chronic_spend"].astype("int64")
                          - b["capitation_in_package"].astype("int64"))
     f["package_settlement"] = b["package_settlement"].astype("int64")
@@ -131,24 +137,19 @@ def _cs(t, ids: list[str], col: str) -> pd.Series:
     return cs[col].astype("int64").reindex(ids, fill_value=0)
 
 
-def _outpatient(claims: pd.DataFrame | None, home: pd.Series, ids: list[str], t,
-                units: pd.DataFrame | None = None) -> tuple:
-    """Outpatient fund paid for c's insured at c's own units / anywhere else (claims given as
-    Parquet files: the scan engine's :meth:`~settlement.scan.Engine.outpatient_at_home`)."""
-    if claims is not None and not isinstance(claims, pd.DataFrame) and units is not None:
-        from settlement.scan import get_engine
-
-        sums = get_engine().outpatient_at_home(claims, units)
-        sums = sums.set_index(sums["community_id"].astype(str))
-        return (sums["fund_at_own_units"].reindex(ids, fill_value=0).astype("int64"),
-                sums["fund_elsewhere"].reindex(ids, fill_value=0).astype("int64"))
-    if claims is None or claims.empty:
+def _outpatient(claims, ids: list[str], t, units: pd.DataFrame, engine=None) -> tuple:
+    """Outpatient fund paid for c's insured at c's own units / anywhere else: the scan
+    engine's :meth:`~settlement.scan.Engine.outpatient_at_home` (claims as a frame or as
+    Parquet files); without claims all of c's outpatient spend counts as its own."""
+    if claims is None or (isinstance(claims, pd.DataFrame) and claims.empty):
         total = _cs(t, ids, "expenditure_outpatient")
         return total, 0 * total
-    c = claims.loc[claims["community_id"].notna()]
-    inside = c["unit_id"].astype(str).map(home).astype("string") == c["community_id"].astype("string")
-    inside = inside.fillna(False).astype(bool)
-    return _sum(c[inside], ids, "fund_paid"), _sum(c[~inside], ids, "fund_paid")
+    from settlement.scan import resolve
+
+    sums = resolve(engine).outpatient_at_home(claims, units)
+    sums = sums.set_index(sums["community_id"].astype(str))
+    return (sums["fund_at_own_units"].reindex(ids, fill_value=0).astype("int64"),
+            sums["fund_elsewhere"].reindex(ids, fill_value=0).astype("int64"))
 
 
 def _checks(f: pd.DataFrame, b: pd.DataFrame, ids: list[str], direct: bool) -> list[pd.DataFrame]:

@@ -1,9 +1,10 @@
 """The counties of a region, each on its own (县级任务): checked, then settled, one process each.
 
 A region's big tables (inpatient cases, outpatient claims, chronic enrollees) are never held
-whole: every county task loads the region folder with its own communities' rows only
-(``load_folder(where=...)``: Parquet partitions pruned, rows filtered while streaming), so a
-process holds one county at a time. Two passes, because the point value needs every county:
+whole: the case and claim tables were read once and split by county (:mod:`.inputs`), so a
+county task reads its own Parquet part only (a :class:`~settlement.spill.SpilledTable`, its
+rows still named by the user's file and row); the other tables are loaded with the county's
+communities' rows only (``load_folder(where=...)``). A process holds one county at a time. Two passes, because the point value needs every county:
 
 1. :func:`check_county` — load, validate (the same rules as a county run), and the county's
    share of the region's DIP: Σ per hospital of its insured's case points
@@ -29,10 +30,13 @@ import pandas as pd
 
 from settlement.problems import Problem, has_errors
 from settlement.region.config import CountySetup
+from settlement.region.inputs import SplitTables
 from settlement.region.split import county_view
 
 #: the tables split by the insured's community when a county is loaded
 BIG_TABLES = ("inpatient_cases", "outpatient_claims", "chronic_enrollees")
+#: a county's result tables the region summary reads (one row per community / unit / ledger line)
+SUMMARY_TABLES = ("community_settlement", "dip_units", "ledger")
 
 
 @dataclass
@@ -44,9 +48,11 @@ class CountyTask:
     community_ids: list[str]
     run_id: str = ""
     out_dir: Path | None = None
+    stored_dir: Path | None = None  # the county's stored result tables as Parquet (run.py saves them)
     presettlements: pd.DataFrame | None = None
     warnings: list[Problem] = field(default_factory=list)  # the region's, for the 校验 sheet
     pdf: bool = False
+    split: SplitTables | None = None  # the big tables split by county (inputs.py), if they were
 
 
 @dataclass
@@ -63,7 +69,9 @@ class CountyCheck:
 
 @dataclass
 class CountyOutcome:
-    """Pass 2: the county settled; ``tables`` = its stored result tables when ``ok``."""
+    """Pass 2: the county settled. When ``ok``: ``tables`` = its small tables the region summary
+    reads (:data:`SUMMARY_TABLES`); ``stored`` = its stored result tables, one Parquet file each
+    (the parent saves them county by county and never holds every county's rows)."""
 
     county_id: str
     county: str  # the county's name (its config's ``county``)
@@ -71,14 +79,21 @@ class CountyOutcome:
     problems: list[Problem]
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     community_names: dict[str, str] = field(default_factory=dict)
+    stored: dict[str, Path] = field(default_factory=dict)
 
 
 def load_county(task: CountyTask):
-    """The region folder with only this county's rows of the big tables (row numbers kept)."""
+    """The region folder with only this county's rows of the big tables (row numbers kept):
+    the split tables from the county's own part (:mod:`.inputs`), the others filtered while read."""
     from settlement.loader import load_folder
+    from settlement.schema import contract
 
-    ids = list(task.community_ids)
-    return load_folder(task.data_dir, where={t: ("community_id", ids) for t in BIG_TABLES})
+    ids, split = list(task.community_ids), task.split.tables if task.split else ()
+    loaded = load_folder(task.data_dir, tables=[t for t in contract() if t not in split],
+                         where={t: ("community_id", ids) for t in BIG_TABLES if t not in split})
+    if task.split:
+        task.split.add_to(loaded, task.setup.county_id)
+    return loaded
 
 
 def check_county(task: CountyTask) -> CountyCheck:
@@ -91,7 +106,8 @@ def check_county(task: CountyTask) -> CountyCheck:
     problems = list(loaded.problems) + validate_dataset(loaded, resolved.year, resolved)
     points, decimals = None, resolved.params.dip.case_points_decimals
     if not has_errors(problems):
-        sums = hospital_points(loaded.tables, resolved.params.dip, resolved.section_segments("dip"))
+        sums = hospital_points(loaded.stage_tables(), resolved.params.dip,
+                               resolved.section_segments("dip"))
         points, decimals = sums.table, sums.decimals
         problems += sums.problems
     return CountyCheck(task.setup.county_id, problems, points, decimals, dict(loaded.file_hashes),
@@ -107,7 +123,7 @@ def settle_county(task: CountyTask) -> CountyOutcome:
 
     setup = task.setup
     view = county_view(load_county(task).tables, setup.county_id)
-    result = settle(view, setup.resolved, presettlements=task.presettlements)
+    result = settle(stage_view(view), setup.resolved, presettlements=task.presettlements)
     problems = list(result.problems) + own_check_problems(result)
     communities = view["communities"]
     outcome = CountyOutcome(setup.county_id, setup.config.county, not has_errors(problems), problems,
@@ -119,9 +135,27 @@ def settle_county(task: CountyTask) -> CountyOutcome:
     context = ReportContext.of_run(setup.config, setup.resolved, task.run_id, view,
                                    task.warnings + problems, pdf=task.pdf)
     write_workbooks(task.out_dir, result.tables, context)
-    outcome.tables = {n: t for n, t in result.tables.items()
-                      if n in STORED_RESULTS and t is not None}
+    outcome.stored = store_tables(task.stored_dir, {n: result.tables.get(n) for n in STORED_RESULTS})
+    outcome.tables = {n: result.tables[n] for n in SUMMARY_TABLES}
     return outcome
+
+
+def store_tables(folder: Path, tables: dict[str, pd.DataFrame | None]) -> dict[str, Path]:
+    """Each table as ``folder/<name>.parquet`` (dtypes kept: money int64 fen); name → file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for name, frame in tables.items():
+        if frame is not None:
+            out[name] = folder / f"{name}.parquet"
+            frame.reset_index(drop=True).to_parquet(out[name], index=False)
+    return out
+
+
+def stage_view(view: dict) -> dict:
+    """The view as ``settle`` takes it: a spilled table by its Parquet path."""
+    from settlement.spill import SpilledTable
+
+    return {k: v.path if isinstance(v, SpilledTable) else v for k, v in view.items()}
 
 
 def in_parallel(function, tasks: list, workers: int) -> list:
@@ -132,6 +166,14 @@ def in_parallel(function, tasks: list, workers: int) -> list:
     with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), mp_context=context,
                              initializer=_worker_started) as pool:
         return list(pool.map(function, tasks))  # map keeps the order of the tasks
+
+
+def in_child(function, task):
+    """``function(task)`` in one spawned worker process: what it allocated goes back to the
+    system when it ends (the parent's memory stays small)."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_worker_started) as pool:
+        return pool.submit(function, task).result()
 
 
 def _worker_started() -> None:

@@ -1,13 +1,19 @@
 """``settlement run --region FILE --data DIR [--workers N]``: a whole pooling region in one run.
 
-    region file + county configs (config.py) → the region folder's small tables and the
-    region's cross-county rules (split.region_problems) → pass 1, county by county
+    region file + county configs (config.py) → pass 1 (check.check_region): the region's
+    small tables and its cross-county rules, the case and claim tables read once and split by
+    county (inputs.py), ids in two counties (crossids.py), then county by county
     (counties.check_county): load the county's rows, validate, its share of the region's DIP
     points → the region's point value (dip.combine) → pass 2 (counties.settle_county): each
     county's view settled by ``pipeline.settle`` at that point value, its sub-folder (the usual
     workbooks, statements, results/) → 区域汇总.xlsx (summary.py),
     results/region_dip_hospitals.csv → one run record (kind ``region``, county = the region's
     name) holding every county's result tables, concatenated in county order → manifest.
+
+Each county worker writes its stored result tables to ``.stored/<county>/<table>.parquet`` and
+sends back only the small tables of the summary; the save reads them back county by county
+inside the one transaction (:class:`~settlement.store.parts.TableParts`), so the parent never
+holds every county's rows. The ``.stored`` folder is removed after the save, whatever happened.
 
 Counties run in parallel processes when workers > 1, one county per process at a time (the
 big tables are never held whole); they are collected in the region file's order, so the
@@ -24,21 +30,24 @@ from pathlib import Path
 
 import click
 import pandas as pd
+import pyarrow.parquet as pq
 
 from settlement.config import ConfigError
 from settlement.loader import LoadResult
 from settlement.pipeline import (STORED_RESULTS, Outcome, Steps, _failure_reason, end_failed_run,
                                  recorded_run)
 from settlement.problems import Problem, has_errors
+from settlement.region.check import check_region
 from settlement.region.config import (CountySetup, RegionConfig, county_setups, load_region,
                                       with_point_value)
-from settlement.region.counties import (BIG_TABLES, CountyCheck, CountyOutcome, CountyTask,
-                                        check_county, in_parallel, settle_county)
+from settlement.region.counties import CountyOutcome, in_parallel, settle_county
 from settlement.region.dip import RegionDip, combine
-from settlement.region.split import region_problems
-from settlement.region.unassigned import unassigned_problems
+from settlement.region.inputs import SPLIT_DIR
+from settlement.store.parts import TableParts
 
 SUMMARY_NAME = "区域汇总.xlsx"
+#: the counties' stored result tables (Parquet) until they are saved; removed after the save
+STORED_DIR = ".stored"
 HOSPITALS_TABLE = "region_dip_hospitals"
 
 
@@ -73,14 +82,6 @@ def run_region(region_path: Path, data_dir: Path, out_root: Path, db_url: str, *
                                                                   problems))
 
 
-def region_inputs(data_dir: Path) -> LoadResult:
-    """The region folder's small tables (units, communities, catalogues, budgets, scores …)."""
-    from settlement.loader import load_folder
-    from settlement.schema import contract
-
-    return load_folder(data_dir, tables=[t for t in contract() if t not in BIG_TABLES])
-
-
 def settle_region(region: RegionConfig, setups: list[CountySetup], data_dir: Path, run_id: str,
                   work: Path, problems: list[Problem], *, workers: int = 1,
                   presettlements: dict[str, pd.DataFrame | None] | None = None, steps=None,
@@ -92,19 +93,21 @@ def settle_region(region: RegionConfig, setups: list[CountySetup], data_dir: Pat
     returns what was read, for the validation report. County outcomes come back in the region
     file's order; the region summary is written only when all of them succeeded.
     """
+    steps = steps or Steps(show=False)
+    try:
+        return _settle_region(region, setups, data_dir, run_id, work, problems, workers,
+                              presettlements, steps, pdf)
+    finally:
+        shutil.rmtree(work / SPLIT_DIR, ignore_errors=True)
+
+
+def _settle_region(region, setups, data_dir, run_id, work, problems, workers, presettlements,
+                   steps, pdf):
     from settlement.region.summary import write_region_summary
     from settlement.report.results_csv import write_results
 
-    steps = steps or Steps(show=False)
-    with steps("读取与校验（逐县）load and validate, county by county"):
-        small = region_inputs(data_dir)
-        tasks = _tasks(small, setups, data_dir, problems)
-        checks = in_parallel(check_county, tasks, workers) if tasks else []
-        read = _what_was_read(small, checks)
-        if tasks:  # rows of no county would be left out silently: errors
-            problems += unassigned_problems(data_dir, read.sources, BIG_TABLES,
-                                            {c for t in tasks for c in t.community_ids})
-        problems[:] = _once(problems + [p for c in checks for p in c.problems])
+    checked = check_region(setups, data_dir, work, problems, workers=workers, steps=steps)
+    tasks, checks, small, read = checked.tasks, checked.checks, checked.small, checked.read
     if not tasks or has_errors(problems):
         return None, read
     with steps("区域 DIP 点值测算 region DIP point value"):
@@ -121,6 +124,7 @@ def settle_region(region: RegionConfig, setups: list[CountySetup], data_dir: Pat
         task.setup = with_point_value(task.setup, rdip.value, reference)
         task.run_id, task.out_dir, task.warnings, task.pdf = (run_id, work / task.setup.county_id,
                                                               warnings, pdf)
+        task.stored_dir = work / STORED_DIR / task.setup.county_id
         task.presettlements = (presettlements or {}).get(task.setup.county_id)
     with steps(f"各县（区）结算 {len(tasks)} counties（{workers} 进程 workers）"):
         outcomes = in_parallel(settle_county, tasks, workers)
@@ -129,6 +133,7 @@ def settle_region(region: RegionConfig, setups: list[CountySetup], data_dir: Pat
     if not result.ok:
         for outcome in outcomes:
             shutil.rmtree(work / outcome.county_id, ignore_errors=True)
+        shutil.rmtree(work / STORED_DIR, ignore_errors=True)
         return result, read
     with steps("区域汇总 region summary"):
         write_results(work / "results", {HOSPITALS_TABLE: rdip.hospitals}, [HOSPITALS_TABLE])
@@ -136,51 +141,22 @@ def settle_region(region: RegionConfig, setups: list[CountySetup], data_dir: Pat
     return result, read
 
 
-def _tasks(small: LoadResult, setups: list[CountySetup], data_dir: Path,
-           problems: list[Problem]) -> list[CountyTask]:
-    """One task per county (its communities), after the region's own cross-county rules."""
-    problems += small.problems
-    tables = small.tables
-    if "units" not in tables or "communities" not in tables or has_errors(problems):
-        return []
-    files = {t: s.file for t, s in small.sources.items()}
-    problems += region_problems(tables, [s.county_id for s in setups], files.get("units", ""),
-                                files.get("communities", ""))
-    if has_errors(problems):
-        return []
-    communities = tables["communities"]
-    return [CountyTask(s, Path(data_dir), sorted(communities.loc[
-        communities["county_id"].eq(s.county_id).fillna(False), "community_id"].astype(str)))
-        for s in setups]
-
-
-def _what_was_read(small: LoadResult, checks: list[CountyCheck]) -> LoadResult:
-    """The small tables' load with the big tables' sources (rows: Σ over the counties) and the
-    hashes of every file read — for the validation report and the run record."""
-    read = LoadResult(tables=dict(small.tables), sources=dict(small.sources),
-                      problems=list(small.problems), file_hashes=dict(small.file_hashes))
-    for name in BIG_TABLES:
-        found = [c.sources[name] for c in checks if name in c.sources]
-        if found:
-            read.sources[name] = dataclasses.replace(found[0], rows=sum(s.rows for s in found))
-    for check in checks:
-        read.file_hashes.update(check.file_hashes)
-    return read
-
-
-def _once(problems: list[Problem]) -> list[Problem]:
-    return list(dict.fromkeys(problems))
-
-
-def stored_tables(result: RegionResult) -> dict[str, pd.DataFrame]:
-    """Every county's result tables concatenated in county order (the run's stored results)."""
+def stored_tables(result: RegionResult) -> dict[str, TableParts]:
+    """Every county's result tables in county order (the run's stored results), each given in
+    parts: one county's table is read from its Parquet file at a time, inside the save."""
     out = {}
     for name in STORED_RESULTS:
-        frames = [_stored(name, c.tables[name], c.county_id) for c in result.counties
-                  if c.tables.get(name) is not None]
-        if frames:
-            out[name] = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        files = [(c.county_id, c.stored[name]) for c in result.counties if name in c.stored]
+        if files:
+            empty = pq.read_schema(files[0][1]).empty_table().to_pandas()
+            out[name] = TableParts(_stored(name, empty, files[0][0]),
+                                   lambda name=name, files=files: _county_parts(name, files))
     return out
+
+
+def _county_parts(name: str, files: list[tuple[str, Path]]):
+    for county_id, path in files:
+        yield _stored(name, pd.read_parquet(path), county_id)
 
 
 def _stored(name: str, frame: pd.DataFrame, county_id: str) -> pd.DataFrame:
@@ -218,11 +194,13 @@ def _work(store, run_id: str, run_dir: Path, region: RegionConfig, setups: list[
             store.fail_run(run_id, reason, steps.timings)
             echo(f"区域结算失败 region run failed: {reason}")
             return failed, None
-        with steps("保存到数据库 save to database"):
+        with steps("保存到数据库 save to database（逐县 county by county）"):
             store.save_results(run_id, stored_tables(result), timings=steps.timings)
     except BaseException as exc:
         end_failed_run(exc, store, run_id, steps.timings, work, echo, "区域结算失败 region run failed")
         return failed, None
+    finally:
+        shutil.rmtree(work / STORED_DIR, ignore_errors=True)
     return Outcome(ok=True, problems=problems, run_id=run_id, run_dir=run_dir), result
 
 

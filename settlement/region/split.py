@@ -46,8 +46,10 @@ def county_view(tables: dict[str, pd.DataFrame], county_id: str) -> dict[str, pd
     unit_ids = set(units.loc[own, "unit_id"].astype(str))
     view = {"communities": own_communities, "units": _units_seen_from(units, own)}
     for name in BY_COMMUNITY:
-        if name in tables:
-            view[name] = _rows_in(tables[name], "community_id", community_ids)
+        if name in tables:  # a table on disk (region/inputs.py) holds the county's rows only
+            frame = tables[name]
+            view[name] = (_rows_in(frame, "community_id", community_ids)
+                          if isinstance(frame, pd.DataFrame) else frame)
     for name, column in BY_UNIT.items():
         if name in tables:
             view[name] = _rows_in(tables[name], column, unit_ids)
@@ -87,8 +89,9 @@ def region_problems(tables: dict[str, pd.DataFrame], county_ids: list[str], unit
     * every community names a county of the region file (``communities.county_id``);
     * a unit of scope ``county`` names a county of the region; a unit with a county_id is of
       scope county; a member unit's county is its community's county;
-    * each county of the region file has at least one community.
-    Unit ids are the units table's key, so they are unique across counties by construction.
+    * each county of the region file has at least one community;
+    * a unit id is written for one county only (the key check reports any repeated id; this
+      one names the counties, so that the offices concerned can agree whose unit it is).
     """
     known = set(county_ids)
     communities, units = tables["communities"], tables["units"]
@@ -101,6 +104,7 @@ def region_problems(tables: dict[str, pd.DataFrame], county_ids: list[str], unit
                                      f"医共体 {cid} 的所属县（区）{_shown(value)} 不在区域配置的县（区）中"
                                      f"（{'、'.join(county_ids)}）",
                                      f"community {cid}: county {value} is not in the region file"))
+    problems += _unit_twice_problems(units, units_file)
     problems += _unit_county_problems(units, known, county_ids, units_file)
     problems += _member_county_problems(units, communities, units_file)
     present = set(county.dropna().astype(str))
@@ -111,6 +115,25 @@ def region_problems(tables: dict[str, pd.DataFrame], county_ids: list[str], unit
                                     f"county {cid} of the region file has no community",
                                     file=communities_file, column="county_id", value=cid))
     return problems
+
+
+def _unit_twice_problems(units: pd.DataFrame, file: str) -> list[Problem]:
+    """An error for each unit id whose rows name different counties (市直 = no county)."""
+    county = units["county_id"].astype("string").fillna("")
+    ids = units["unit_id"].astype("string")
+    twice = ids.notna() & county.groupby(ids.to_numpy()).transform("nunique").gt(1)
+    out = []
+    for uid, rows in units.loc[twice.to_numpy()].groupby(ids[twice].to_numpy(), sort=True):
+        said = "、".join(f"{_county_said(c)}（第 {r} 行）" for r, c in zip(rows.index, county[rows.index]))
+        out.append(_problem("region.unit_two_counties", "units", file, rows.index[0], "unit_id", uid,
+                            f"机构编码 {uid} 同时属于 {said}：一个机构只能属于一个县（区）或市直",
+                            f"unit {uid} is written for several counties: "
+                            + ", ".join(f"{c or 'city'} (row {r})" for r, c in zip(rows.index, county[rows.index]))))
+    return out
+
+
+def _county_said(county: str) -> str:
+    return f"县（区）{county}" if county else "市直（无所属县）"
 
 
 def _unit_county_problems(units: pd.DataFrame, known: set[str], county_ids: list[str],

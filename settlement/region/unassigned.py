@@ -76,14 +76,26 @@ def _loaded_rows(data_dir: Path, table: str, known: set[str]):
             for row, v in zip(frame.index[outside], values[outside].astype(object))]
 
 
-def _problems(table: str, rows: list) -> list[Problem]:
+def split_problems(split) -> list[Problem]:
+    """The rows of no county that :func:`settlement.region.inputs.split_file` counted."""
+    from settlement.region.inputs import located
+
+    out = []
+    for name, (count, first) in split.unassigned.items():
+        source = split.sources[name]
+        out += _problems(name, [(*located(source, row), value) for row, value in first], count)
+    return out
+
+
+def _problems(table: str, rows: list, total: int | None = None) -> list[Problem]:
+    total = len(rows) if total is None else total
     out = [Problem("region.community_unassigned", "error", table,
                    f"所属医共体 {value or '（空）'} 不是区域内任何县（区）的医共体，该记录不属于任何县，无法结算",
                    f"community {value} belongs to no county of the region", file=file, row=row,
                    column="community_id", value=value or "")
            for file, row, value in rows[:LISTED]]
-    if len(rows) > LISTED:
+    if total > LISTED:
         out.append(Problem("region.community_unassigned", "error", table,
-                           f"另有 {len(rows) - LISTED} 行的所属医共体不属于区域内任何县（区）（共 {len(rows)} 行）",
-                           f"{len(rows) - LISTED} more rows belong to no county", column="community_id"))
+                           f"另有 {total - LISTED} 行的所属医共体不属于区域内任何县（区）（共 {total} 行）",
+                           f"{total - LISTED} more rows belong to no county", column="community_id"))
     return out

@@ -81,9 +81,12 @@ class ReportContext:
     def unit_names(self) -> dict[str, str]:
         return {k: str(v.get("unit_name", "")) for k, v in self._units_by_id.items()}
 
+    @cached_property
+    def _community_names(self) -> dict[str, str]:
+        return dict(zip(self.communities["community_id"].astype(str),
+                        self.communities["community_name"].astype(str)))
+
     def community_name(self, community_id) -> str:
         if community_id is None or community_id is pd.NA:
             return "非成员单位"
-        names = dict(zip(self.communities["community_id"].astype(str),
-                         self.communities["community_name"].astype(str)))
-        return names.get(str(community_id), str(community_id))
+        return self._community_names.get(str(community_id), str(community_id))

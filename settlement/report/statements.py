@@ -102,16 +102,28 @@ def payer_summary(lines: list[Line]) -> list[tuple[str, int]]:
     return out
 
 
-def write_statements(units_dir: Path, statement: pd.DataFrame, ctx: ReportContext,
-                     extra=None) -> list[Path]:
-    """Write one workbook per unit that has lines in ``statement``; returns the paths.
-    ``extra(book, styles, unit_id)`` may add the unit's own further sheets (report/audit.py)."""
+def statement_jobs(units_dir: Path, statement: pd.DataFrame, ctx: ReportContext,
+                   extra=None) -> list[tuple]:
+    """One ``(path, unit_id, lines, ctx, extra)`` per unit that has lines in ``statement``:
+    the arguments of :func:`write_statement`, file names unique across the units."""
     names = ctx.unit_names()
     records = statement_records(statement)
     paths = unique_paths(units_dir, [(uid, names.get(uid, "")) for uid in records])
-    for (unit_id, lines), path in zip(records.items(), paths):
-        write_statement(path, unit_id, lines, ctx, extra)
-    return paths
+    return [(path, unit_id, lines, ctx, extra)
+            for (unit_id, lines), path in zip(records.items(), paths)]
+
+
+def write_statements(units_dir: Path, statement: pd.DataFrame, ctx: ReportContext,
+                     extra=None, workers: int | None = 1) -> list[Path]:
+    """Write one workbook per unit that has lines in ``statement``; returns the paths.
+    ``extra(book, styles, unit_id)`` may add the unit's own further sheets (report/audit.py).
+    ``workers`` > 1 writes them in that many processes (:mod:`settlement.report.parallel`):
+    the same bytes."""
+    from settlement.report.parallel import run_jobs
+
+    jobs = statement_jobs(units_dir, statement, ctx, extra)
+    run_jobs([(write_statement, job) for job in jobs], workers)
+    return [job[0] for job in jobs]
 
 
 def write_statement(path: Path, unit_id: str, lines: list[Line] | pd.DataFrame,

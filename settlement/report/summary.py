@@ -281,8 +281,8 @@ def _extreme_cases(unit_id: str, results: Mapping[str, pd.DataFrame], ctx: Repor
     trace = ctx.param_trace.get("dip.extreme_ratio_bound") if ctx.param_trace else None
     if cases is None or cases.empty or trace is None:
         return ""
-    mine = cases.loc[(cases["unit_id"].astype(str) == unit_id)
-                     & (cases["ratio"].astype(float) > float(trace.value))]
+    extreme = cases.loc[cases["ratio"].astype(float) > float(trace.value)]  # few of 725,000
+    mine = extreme.loc[extreme["unit_id"].astype(str) == unit_id]
     ids = mine["case_id"].astype(str).tolist()
     shown = "、".join(ids[:20]) + (f" 等 {len(ids)} 例" if len(ids) > 20 else "")
     return f"病例 {shown}（倍率 " + "、".join(f"{r:.2f}" for r in mine["ratio"].astype(float)[:20]) + "）" if ids else ""

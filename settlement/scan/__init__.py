@@ -29,7 +29,7 @@ import importlib
 import os
 import threading
 from pathlib import Path
-from typing import Iterator, NamedTuple, Union
+from typing import Iterator, Mapping, NamedTuple, Union
 
 import pandas as pd
 
@@ -70,8 +70,12 @@ INDICATOR_SCAN_COLUMNS = [
 #: the columns of :meth:`Engine.cohort_items`
 COHORT_ITEM_COLUMNS = ["source", "row", "item_id", "person_id", "community_id",
                        "claim_community_id", "line", "date", "amount"]
+#: the columns of :meth:`Engine.cohort_totals`
+COHORT_TOTAL_COLUMNS = ["community_id", "line", "items", "amount", "moved"]
 #: the columns of :meth:`Engine.outpatient_at_home`
 OUTPATIENT_HOME_COLUMNS = ["community_id", "fund_at_own_units", "fund_elsewhere"]
+#: the columns of :meth:`Engine.case_flows`
+CASE_FLOW_COLUMNS = ["unit_id", "dip_group", "cases", "fund_paid"]
 
 
 class Engine:
@@ -122,14 +126,29 @@ class Engine:
         """
         raise NotImplementedError
 
+    def cohort_totals(self, cohort: pd.DataFrame, inpatient_cases: Table,
+                      outpatient_claims: Table | None, units: pd.DataFrame,
+                      dip_cases: Table | None = None) -> pd.DataFrame:
+        """:meth:`cohort_items` reduced (the chronic stage and the indicators need only this):
+        :data:`COHORT_TOTAL_COLUMNS`, one row per (community_id, line) with an item — items
+        (count), amount (Σ fen), moved (items whose claim_community_id is another community; a
+        missing one is not counted); items without a community drop out. Sorted by
+        community_id then line; community_id and line string, the rest int64. This reference
+        reduces :meth:`cohort_items`; an engine may override it with one aggregate query."""
+        from settlement.scan.pandas_cohort import cohort_totals_of
+
+        return cohort_totals_of(self.cohort_items(cohort, inpatient_cases, outpatient_claims,
+                                                  units, dip_cases))
+
     def indicator_counts(self, inpatient_cases: Table, outpatient_claims: Table,
                          units: pd.DataFrame, reference_costs: pd.DataFrame | None = None, *,
-                         window: Window | None = None) -> pd.DataFrame:
+                         window: Window | None = None, persons: bool = True) -> pd.DataFrame:
         """The counts behind the indicators (stages/indicators.py, indicator_measures.py).
 
         :data:`INDICATOR_SCAN_COLUMNS`: one row per insured community that has a case or a
         claim (sorted), then ``county``: the communities' sums, but persons_* counted once
-        per person over the county. All int64.
+        per person over the county. All int64. ``persons=False``: persons_* are not counted
+        and are 0 (a run whose 县域内就诊率 is by visits does not need them).
         """
         raise NotImplementedError
 
@@ -138,6 +157,35 @@ class Engine:
         """Σ outpatient ``fund_paid`` per insured community, at member units of that same
         community / anywhere else (the flow of funds): :data:`OUTPATIENT_HOME_COLUMNS`,
         sorted by community_id, int64."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ periods (month runs)
+    def indicator_counts_by_period(self, inpatient_cases: Table, outpatient_claims: Table,
+                                   units: pd.DataFrame,
+                                   reference_costs: pd.DataFrame | None = None, *,
+                                   windows: Mapping[str, Window]) -> pd.DataFrame:
+        """:meth:`indicator_counts` of every window at once: ``period`` (string, the key of
+        ``windows``) then :data:`INDICATOR_SCAN_COLUMNS`; each period's rows are exactly
+        ``indicator_counts(..., window=windows[period])``'s, periods in the order given (the
+        month is one more grouping key of the same scan). This reference runs one scan per
+        window; an engine may override it with one pass."""
+        return _by_period({p: self.indicator_counts(inpatient_cases, outpatient_claims, units,
+                                                    reference_costs, window=w)
+                           for p, w in windows.items()}, INDICATOR_SCAN_COLUMNS)
+
+    def expenditure_lines_by_period(self, dip_cases: Table, inpatient_cases: Table,
+                                    outpatient_claims: Table, units: pd.DataFrame, *,
+                                    windows: Mapping[str, Window]) -> pd.DataFrame:
+        """:meth:`expenditure_lines` of every window: ``period`` then
+        :data:`EXPENDITURE_SCAN_COLUMNS`, as :meth:`indicator_counts_by_period`."""
+        return _by_period({p: self.expenditure_lines(dip_cases, inpatient_cases,
+                                                     outpatient_claims, units, window=w)
+                           for p, w in windows.items()}, EXPENDITURE_SCAN_COLUMNS)
+
+    def case_flows(self, inpatient_cases: Table, *, window: Window | None = None) -> pd.DataFrame:
+        """Inpatient cases per treating unit and DIP group (where the county's cases go, 外转):
+        :data:`CASE_FLOW_COLUMNS` — unit_id and dip_group (string, missing kept as <NA>),
+        cases and Σ fund_paid (int64); sorted by unit_id then dip_group, <NA> last."""
         raise NotImplementedError
 
     def batches(self, table: Table, columns: list[str]) -> Iterator[pd.DataFrame]:
@@ -155,6 +203,17 @@ class Engine:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _by_period(frames: dict[str, pd.DataFrame], columns: list[str]) -> pd.DataFrame:
+    """Per-period scan frames → one frame, ``period`` first (string), periods in order."""
+    parts = [f.assign(period=p) for p, f in frames.items()]
+    if not parts:
+        return pd.DataFrame({"period": pd.array([], dtype="string"),
+                             **{c: pd.Series(dtype="string" if i == 0 else "int64")
+                                for i, c in enumerate(columns)}})
+    out = pd.concat(parts, ignore_index=True)[["period", *columns]]
+    return out.astype({"period": "string"})
 
 
 def register_engine(name: str):

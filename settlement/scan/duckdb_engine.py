@@ -20,15 +20,17 @@ from __future__ import annotations
 import itertools
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from settlement.scan import Engine, Table, Window, register_engine
+from settlement.scan import (EXPENDITURE_SCAN_COLUMNS, INDICATOR_SCAN_COLUMNS, Engine, Table,
+                             Window, _by_period, register_engine)
 from settlement.scan import duckdb_sql as q
+from settlement.scan.limits import duckdb_config
 from settlement.scan import shape
 from settlement.scan.frames import (DEFAULTS, SQL_TYPES, arrow_to_frame, columns_of,
                                     money_columns, parquet_files, parquet_type, row_offsets,
@@ -52,14 +54,7 @@ class DuckDBEngine(DuckDBDipScan, Engine):
                  threads: int | None = None, batch_rows: int = BATCH_ROWS, **options):
         super().__init__(memory_limit=memory_limit, temp_directory=temp_directory,
                          threads=threads, batch_rows=batch_rows, **options)
-        config = {"preserve_insertion_order": True}
-        if memory_limit:
-            config["memory_limit"] = str(memory_limit)
-        if temp_directory:
-            config["temp_directory"] = str(temp_directory)
-        if threads:
-            config["threads"] = int(threads)
-        self.con = duckdb.connect(":memory:", config=config)
+        self.con = duckdb.connect(":memory:", config=duckdb_config(memory_limit, temp_directory, threads))
         self.batch_rows = int(batch_rows)
         self._views: list[str] = []
 
@@ -110,29 +105,28 @@ class DuckDBEngine(DuckDBDipScan, Engine):
     def _units(self, units: pd.DataFrame) -> str:
         return self.small(q.unit_attributes(units), "units")
 
+    def _spend_inputs(self, dip_cases: Table, inpatient_cases: Table, outpatient_claims: Table):
+        """(dip, ip, op) relations of the expenditure scan: only the columns it reads."""
+        ip = self.relation(inpatient_cases, ["case_id", "community_id", "unit_id", "fund_paid", "discharge_date"])
+        op = self.relation(outpatient_claims, ["community_id", "claim_type", "fund_paid", "service_date"])
+        dip = self.relation(dip_cases, ["case_id", "unit_id", "community_id", "fund_due"])
+        return dip, ip, op
+
     # ------------------------------------------------------------ the scans
     def expenditure_lines(self, dip_cases: Table, inpatient_cases: Table,
                           outpatient_claims: Table, units: pd.DataFrame, *,
                           window: Window | None = None) -> pd.DataFrame:
         with self.scope():
-            ip = self.relation(inpatient_cases, ["case_id", "community_id", "unit_id", "fund_paid",
-                                                 "discharge_date"])
-            op = self.relation(outpatient_claims, ["community_id", "claim_type", "fund_paid",
-                                                   "service_date"])
-            dip = self.relation(dip_cases, ["case_id", "unit_id", "community_id", "fund_due"])
-            sql, params = q.expenditure(dip, ip, op, self._units(units), window)
+            sql, params = q.expenditure(*self._spend_inputs(dip_cases, inpatient_cases, outpatient_claims),
+                                        self._units(units), window)
             long = self.frame(sql, params)
         return shape.expenditure_frame(long)
 
     def cohort_items(self, cohort: pd.DataFrame, inpatient_cases: Table,
                      outpatient_claims: Table | None, units: pd.DataFrame,
                      dip_cases: Table | None = None) -> pd.DataFrame:
-        periods = cohort[["person_id", "community_id", "period_start", "period_end"]].reset_index(drop=True)
-        periods = periods.assign(pos=np.arange(len(periods), dtype=np.int64),
-                                 period_start=periods["period_start"].astype("datetime64[ns]"),
-                                 period_end=periods["period_end"].astype("datetime64[ns]"))
         with self.scope():
-            k, u = self.small(periods, "cohort"), self._units(units)
+            k, u = self.small(_periods_of(cohort), "cohort"), self._units(units)
             ip = self.relation(inpatient_cases, q.COHORT_CASE_COLUMNS, row=True)
             dip = (self.relation(dip_cases, ["case_id", "fund_due"]) if dip_cases is not None
                    else None)
@@ -143,9 +137,22 @@ class DuckDBEngine(DuckDBDipScan, Engine):
                                                  self.frame(q.cohort_claims(op, k))))
         return pd.concat(frames, ignore_index=True)
 
+    def cohort_totals(self, cohort: pd.DataFrame, inpatient_cases: Table,
+                      outpatient_claims: Table | None, units: pd.DataFrame,
+                      dip_cases: Table | None = None) -> pd.DataFrame:
+        """One aggregate query: the items never leave DuckDB."""
+        with self.scope():
+            k, u = self.small(_periods_of(cohort), "cohort"), self._units(units)
+            ip = self.relation(inpatient_cases, q.COHORT_CASE_COLUMNS)
+            op = (self.relation(outpatient_claims, q.COHORT_CLAIM_COLUMNS)
+                  if outpatient_claims is not None else None)
+            dip = (self.relation(dip_cases, ["case_id", "fund_due"]) if dip_cases is not None
+                   else None)
+            return shape.cohort_totals_frame(self.frame(q.cohort_totals(ip, op, k, u, dip)))
+
     def indicator_counts(self, inpatient_cases: Table, outpatient_claims: Table,
                          units: pd.DataFrame, reference_costs: pd.DataFrame | None = None, *,
-                         window: Window | None = None) -> pd.DataFrame:
+                         window: Window | None = None, persons: bool = True) -> pd.DataFrame:
         with self.scope():
             u = self._units(units)
             ref = self.small(q.reference_table(reference_costs), "reference")
@@ -153,8 +160,59 @@ class DuckDBEngine(DuckDBDipScan, Engine):
             op = self.relation(outpatient_claims, q.OP_COLUMNS)
             ip_sums = self.frame(*q.inpatient_counts(ip, u, ref, window)).set_index("community_id")
             op_sums = self.frame(*q.outpatient_counts(op, u, window)).set_index("community_id")
-            persons = self.frame(*q.persons(ip, op, u, window)).set_index("scope")
-        return shape.indicator_frame(ip_sums, op_sums, persons)
+            people = (self.frame(*q.persons(ip, op, u, window)).set_index("scope") if persons
+                      else pd.DataFrame(columns=["persons_all", "persons_in"]))
+        return shape.indicator_frame(ip_sums, op_sums, people)
+
+    def indicator_counts_by_period(self, inpatient_cases: Table, outpatient_claims: Table,
+                                   units: pd.DataFrame,
+                                   reference_costs: pd.DataFrame | None = None, *,
+                                   windows: Mapping[str, Window]) -> pd.DataFrame:
+        """One pass over each table for every window's sums and counts (the period is one more
+        GROUP BY key); the distinct persons one query per window."""
+        with self.scope():
+            u, pw = self._units(units), self._periods(windows)
+            ref = self.small(q.reference_table(reference_costs), "reference")
+            ip = self.relation(inpatient_cases, q.IP_COLUMNS)
+            op = self.relation(outpatient_claims, q.OP_COLUMNS)
+            ip_sums = self.frame(*q.inpatient_counts(ip, u, ref, None, pw))
+            op_sums = self.frame(*q.outpatient_counts(op, u, None, pw))
+            # distinct persons are not additive over periods: one bounded query per window
+            # (a period key would hold every period's (community, person) pairs at once)
+            persons = pd.concat([self.frame(*q.persons(ip, op, u, w)).assign(period=p)
+                                 for p, w in windows.items()], ignore_index=True)
+        return _by_period({p: shape.indicator_frame(
+            _of(ip_sums, p, "community_id"), _of(op_sums, p, "community_id"), _of(persons, p, "scope"))
+            for p in windows}, INDICATOR_SCAN_COLUMNS)
+
+    def expenditure_lines_by_period(self, dip_cases: Table, inpatient_cases: Table,
+                                    outpatient_claims: Table, units: pd.DataFrame, *,
+                                    windows: Mapping[str, Window]) -> pd.DataFrame:
+        with self.scope():
+            sql, params = q.expenditure(*self._spend_inputs(dip_cases, inpatient_cases, outpatient_claims),
+                                        self._units(units), None, self._periods(windows))
+            long = self.frame(sql, params)
+        return _by_period({p: shape.expenditure_frame(long.loc[long["period"] == p].drop(columns="period"))
+                           for p in windows}, EXPENDITURE_SCAN_COLUMNS)
+
+    def case_flows(self, inpatient_cases: Table, *, window: Window | None = None) -> pd.DataFrame:
+        with self.scope():
+            ip = self.relation(inpatient_cases, ["unit_id", "dip_group", "fund_paid", "discharge_date"])
+            flows = self.frame(*q.case_flows(ip, window))
+        return shape.case_flow_frame(flows)
+
+    def _periods(self, windows: Mapping[str, Window]) -> str:
+        """The windows as a small view of (period, day): every whole day in [start, end) — the
+        days on or after each bound, as a date compares with the window's timestamps — so a
+        row joins its periods by an equality on its date (a hash join that streams and spills;
+        a range join would sort the 15 M claims in memory)."""
+        days = {p: pd.date_range(pd.Timestamp(w.start).ceil("D"), pd.Timestamp(w.end).ceil("D"),
+                                 inclusive="left") for p, w in windows.items()}
+        return self.small(pd.DataFrame({
+            "period": pd.array([p for p, d in days.items() for _ in range(len(d))], dtype="string"),
+            "day": np.concatenate([d.to_numpy("datetime64[D]") for d in days.values()]
+                                  or [np.array([], "datetime64[D]")]).astype("datetime64[ns]")}),
+            "periods")
 
     def outpatient_at_home(self, outpatient_claims: Table, units: pd.DataFrame, *,
                            window: Window | None = None) -> pd.DataFrame:
@@ -178,6 +236,19 @@ class DuckDBEngine(DuckDBDipScan, Engine):
 
     def close(self) -> None:
         self.con.close()
+
+
+def _periods_of(cohort: pd.DataFrame) -> pd.DataFrame:
+    """The cohort's enrolment periods with their position ``pos`` (ties keep cohort order)."""
+    periods = cohort[["person_id", "community_id", "period_start", "period_end"]].reset_index(drop=True)
+    return periods.assign(pos=np.arange(len(periods), dtype=np.int64),
+                          period_start=periods["period_start"].astype("datetime64[ns]"),
+                          period_end=periods["period_end"].astype("datetime64[ns]"))
+
+
+def _of(long: pd.DataFrame, period: str, key: str) -> pd.DataFrame:
+    """The rows of one period of a long by-period result, indexed by ``key``."""
+    return long.loc[long["period"] == period].drop(columns="period").set_index(key)
 
 
 def _fen(table: Path, column: str) -> str:

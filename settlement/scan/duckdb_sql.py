@@ -22,12 +22,11 @@ from settlement.vocabulary import is_member
 
 def unit_attributes(units: pd.DataFrame) -> pd.DataFrame:
     """One row per unit: what a scan needs of it (the flags never null)."""
-    scope = units["scope"].astype("string")
+    scope = _text(units, "scope")
     category = units["category"].astype("string")
     in_county = scope.eq("county").fillna(False).astype(bool)
     care = category.map(CARE_LEVEL).astype("Int64")
-    level = (units["level"].astype("string") if "level" in units.columns
-             else pd.Series(pd.NA, index=units.index, dtype="string"))
+    level = _text(units, "level")
     return pd.DataFrame({
         "unit_id": units["unit_id"].astype("string").array,
         "community_id": units["community_id"].astype("string").array,
@@ -36,6 +35,13 @@ def unit_attributes(units: pd.DataFrame) -> pd.DataFrame:
         "is_primary": (in_county & category.isin(PRIMARY).fillna(False)).to_numpy(bool),
         "national": scope.eq("national").fillna(False).to_numpy(bool),
         "care": care.array})
+
+
+def _text(units: pd.DataFrame, column: str) -> pd.Series:
+    """An optional text column of ``units`` (missing: all <NA>, as the loader's default)."""
+    if column in units.columns:
+        return units[column].astype("string")
+    return pd.Series(pd.NA, index=units.index, dtype="string")
 
 
 def reference_table(reference: pd.DataFrame | None) -> pd.DataFrame:
@@ -57,73 +63,123 @@ def _window(alias: str, column: str, window) -> tuple[str, list]:
     return f" AND {alias}.{column} >= ? AND {alias}.{column} < ?", [window.start, window.end]
 
 
-def expenditure(dip: str, ip: str, op: str, u: str, window) -> tuple[str, list]:
-    """Long rows (community_id, part, key, amount, rows) of the expenditure lines."""
+def _periods(alias: str, column: str, periods: str | None) -> tuple[str, str]:
+    """(JOIN of the periods view — period, day: each day of each window — on the date of
+    ``alias.column``, the ``period`` select key): each row once per period that holds its day
+    (an equality join: hashed, streamed, spilled); none without periods."""
+    if periods is None:
+        return "", ""
+    return (f" JOIN {periods} pw ON CAST({alias}.{column} AS DATE) = CAST(pw.day AS DATE)",
+            "pw.period AS period, ")
+
+
+def expenditure(dip: str, ip: str, op: str, u: str, window,
+                periods: str | None = None) -> tuple[str, list]:
+    """Long rows (community_id, part, key, amount, rows) of the expenditure lines; with
+    ``periods`` (a view of period, start, stop) ``period`` first, every period in one pass
+    (a DIP row by its case's discharge date)."""
     w_ip, p_ip = _window("c", "discharge_date", window)
     w_op, p_op = _window("c", "service_date", window)
+    j_ip, key = _periods("c", "discharge_date", periods)
+    j_op, _ = _periods("c", "service_date", periods)
     dip_window = (f" AND d.case_id IN (SELECT c.case_id FROM {ip} c WHERE true{w_ip})"
                   if window is not None else "")
+    dip_periods = ""
+    if periods is not None:  # each case once per period holding its discharge date (a semi join)
+        dip_periods = (f" JOIN (SELECT DISTINCT c.case_id, pw.period FROM {ip} c{j_ip}) pw"
+                       " ON d.case_id = pw.case_id")
     sql = f"""
-    SELECT d.community_id::VARCHAR AS community_id, 'dip' AS part, '' AS key,
+    SELECT {key}d.community_id::VARCHAR AS community_id, 'dip' AS part, '' AS key,
            SUM(d.fund_due)::BIGINT AS amount, COUNT(*)::BIGINT AS rows
-      FROM {dip} d JOIN {u} u ON d.unit_id::VARCHAR = u.unit_id
+      FROM {dip} d JOIN {u} u ON d.unit_id::VARCHAR = u.unit_id{dip_periods}
      WHERE u.member AND d.community_id IS NOT NULL{dip_window}
-     GROUP BY 1
+     GROUP BY ALL
     UNION ALL
-    SELECT c.community_id::VARCHAR, 'external', coalesce(u.scope, 'national'),
+    SELECT {key}c.community_id::VARCHAR, 'external', coalesce(u.scope, 'national'),
            SUM(c.fund_paid)::BIGINT, COUNT(*)::BIGINT
-      FROM {ip} c LEFT JOIN {u} u ON c.unit_id = u.unit_id
+      FROM {ip} c{j_ip} LEFT JOIN {u} u ON c.unit_id = u.unit_id
      WHERE NOT coalesce(u.member, false) AND c.community_id IS NOT NULL{w_ip}
-     GROUP BY 1, 3
+     GROUP BY ALL
     UNION ALL
-    SELECT c.community_id::VARCHAR, 'outpatient', c.claim_type::VARCHAR,
+    SELECT {key}c.community_id::VARCHAR, 'outpatient', c.claim_type::VARCHAR,
            SUM(c.fund_paid)::BIGINT, COUNT(*)::BIGINT
-      FROM {op} c
+      FROM {op} c{j_op}
      WHERE c.community_id IS NOT NULL AND c.claim_type IS NOT NULL{w_op}
-     GROUP BY 1, 3"""
+     GROUP BY ALL"""
     return sql, (p_ip if window is not None else []) + p_ip + p_op
 
 
-def cohort_cases(ip: str, k: str, u: str, dip: str | None) -> str:
-    """Inpatient items of the cohort (childbirth excluded), by row then period."""
+def _cohort_case_rows(ip: str, k: str, u: str, dip: str | None, row: str = "c.__row") -> str:
+    """The cohort's inpatient items (childbirth excluded), unordered."""
     amount = ("CASE WHEN coalesce(u.member, false) THEN coalesce(d.fund_due, 0) "
               "ELSE c.fund_paid END" if dip is not None else "c.fund_paid")
     join_dip = f"LEFT JOIN {dip} d ON d.case_id = c.case_id" if dip is not None else ""
     return f"""
-    SELECT c.__row AS row, c.case_id AS item_id, c.person_id, k.community_id,
+    SELECT {row} AS row, c.case_id AS item_id, c.person_id, k.community_id,
            c.community_id AS claim_community_id, coalesce(u.member, false) AS member,
-           c.discharge_date AS date, ({amount})::BIGINT AS amount
+           c.discharge_date AS date, ({amount})::BIGINT AS amount, k.pos
       FROM {ip} c
       JOIN {k} k ON c.person_id = k.person_id
                 AND c.discharge_date >= k.period_start AND c.discharge_date <= k.period_end
       LEFT JOIN {u} u ON c.unit_id = u.unit_id
       {join_dip}
-     WHERE NOT coalesce(c.childbirth, false)
-     ORDER BY row, k.pos"""
+     WHERE NOT coalesce(c.childbirth, false)"""
+
+
+def _cohort_claim_rows(op: str, k: str, row: str = "c.__row") -> str:
+    """The cohort's outpatient items, unordered."""
+    return f"""
+    SELECT {row} AS row, c.claim_id AS item_id, c.person_id, k.community_id,
+           c.community_id AS claim_community_id, false AS member,
+           c.service_date AS date, c.fund_paid::BIGINT AS amount, k.pos
+      FROM {op} c
+      JOIN {k} k ON c.person_id = k.person_id
+                AND c.service_date >= k.period_start AND c.service_date <= k.period_end"""
+
+
+_ITEM = "row, item_id, person_id, community_id, claim_community_id, member, date, amount"
+
+
+def cohort_cases(ip: str, k: str, u: str, dip: str | None) -> str:
+    """Inpatient items of the cohort (childbirth excluded), by row then period."""
+    return f"SELECT {_ITEM} FROM ({_cohort_case_rows(ip, k, u, dip)}) ORDER BY row, pos"
 
 
 def cohort_claims(op: str, k: str) -> str:
     """Outpatient items of the cohort, by row then period."""
+    return f"SELECT {_ITEM} FROM ({_cohort_claim_rows(op, k)}) ORDER BY row, pos"
+
+
+def cohort_totals(ip: str, op: str | None, k: str, u: str, dip: str | None) -> str:
+    """The cohort's items reduced per (community, line) in one aggregate: no item leaves
+    DuckDB (no row positions needed)."""
+    claims = (f"UNION ALL SELECT community_id, claim_community_id, 'outpatient' AS line, amount "
+              f"FROM ({_cohort_claim_rows(op, k, row='0')})" if op is not None else "")
     return f"""
-    SELECT c.__row AS row, c.claim_id AS item_id, c.person_id, k.community_id,
-           c.community_id AS claim_community_id, false AS member,
-           c.service_date AS date, c.fund_paid::BIGINT AS amount
-      FROM {op} c
-      JOIN {k} k ON c.person_id = k.person_id
-                AND c.service_date >= k.period_start AND c.service_date <= k.period_end
-     ORDER BY row, k.pos"""
+    WITH items AS (
+      SELECT community_id, claim_community_id,
+             CASE WHEN member THEN 'dip' ELSE 'external' END AS line, amount
+        FROM ({_cohort_case_rows(ip, k, u, dip, row='0')})
+      {claims})
+    SELECT community_id::VARCHAR AS community_id, line, COUNT(*)::BIGINT AS items,
+           SUM(amount)::BIGINT AS amount,
+           COUNT(*) FILTER (WHERE claim_community_id <> community_id)::BIGINT AS moved
+      FROM items WHERE community_id IS NOT NULL
+     GROUP BY 1, 2 ORDER BY 1, 2"""
 
 
-def inpatient_counts(ip: str, u: str, ref: str, window) -> tuple[str, list]:
-    """Per community: rows, scope flags, fund sums, referrals, costs, stays, matched costs."""
+def inpatient_counts(ip: str, u: str, ref: str, window, periods: str | None = None) -> tuple[str, list]:
+    """Per community (and period): rows, scope flags, fund sums, referrals, costs, stays,
+    matched costs."""
     w, params = _window("c", "discharge_date", window)
+    join, key = _periods("c", "discharge_date", periods)
     known = "coalesce(c.referral, false) AND f.care IS NOT NULL AND u.care IS NOT NULL"
     stay = ("CASE WHEN c.admission_date IS NULL OR c.discharge_date IS NULL THEN 0 ELSE "
             "greatest((epoch_ns(c.discharge_date) - epoch_ns(c.admission_date)) "
             "// 86400000000000, 1) END")
     matched = "u.member AND r.avg_cost > 0"
     sql = f"""
-    SELECT c.community_id::VARCHAR AS community_id, COUNT(*)::BIGINT AS rows,
+    SELECT {key}c.community_id::VARCHAR AS community_id, COUNT(*)::BIGINT AS rows,
            COUNT(*) FILTER (WHERE u.in_county)::BIGINT AS in_county,
            COUNT(*) FILTER (WHERE u.national)::BIGINT AS national,
            COUNT(*) FILTER (WHERE u.is_primary)::BIGINT AS "primary",
@@ -136,19 +192,20 @@ def inpatient_counts(ip: str, u: str, ref: str, window) -> tuple[str, list]:
            coalesce(SUM({stay}), 0)::BIGINT AS stay_days,
            coalesce(SUM(c.total_cost) FILTER (WHERE {matched}), 0)::BIGINT AS matched_cost,
            coalesce(SUM(r.avg_cost) FILTER (WHERE {matched}), 0)::BIGINT AS matched_ref
-      FROM {ip} c
+      FROM {ip} c{join}
       LEFT JOIN {u} u ON c.unit_id = u.unit_id
       LEFT JOIN {u} f ON c.referral_from_unit_id = f.unit_id
       LEFT JOIN {ref} r ON r.group_code = c.dip_group AND r.level IS NOT DISTINCT FROM u.level
      WHERE c.community_id IS NOT NULL{w}
-     GROUP BY 1"""
+     GROUP BY ALL"""
     return sql, params
 
 
-def outpatient_counts(op: str, u: str, window) -> tuple[str, list]:
+def outpatient_counts(op: str, u: str, window, periods: str | None = None) -> tuple[str, list]:
     w, params = _window("c", "service_date", window)
+    join, key = _periods("c", "service_date", periods)
     sql = f"""
-    SELECT c.community_id::VARCHAR AS community_id, COUNT(*)::BIGINT AS rows,
+    SELECT {key}c.community_id::VARCHAR AS community_id, COUNT(*)::BIGINT AS rows,
            COUNT(*) FILTER (WHERE u.in_county)::BIGINT AS in_county,
            COUNT(*) FILTER (WHERE u.national)::BIGINT AS national,
            COUNT(*) FILTER (WHERE u.is_primary)::BIGINT AS "primary",
@@ -156,9 +213,9 @@ def outpatient_counts(op: str, u: str, window) -> tuple[str, list]:
            coalesce(SUM(c.fund_paid) FILTER (WHERE u.in_county), 0)::BIGINT AS fund_in,
            coalesce(SUM(c.fund_paid) FILTER (WHERE u.is_primary), 0)::BIGINT AS fund_primary,
            coalesce(SUM(c.total_cost), 0)::BIGINT AS cost
-      FROM {op} c LEFT JOIN {u} u ON c.unit_id = u.unit_id
+      FROM {op} c{join} LEFT JOIN {u} u ON c.unit_id = u.unit_id
      WHERE c.community_id IS NOT NULL{w}
-     GROUP BY 1"""
+     GROUP BY ALL"""
     return sql, params
 
 
@@ -186,6 +243,17 @@ def persons(ip: str, op: str, u: str, window) -> tuple[str, list]:
     UNION ALL
     SELECT 'county', COUNT(*)::BIGINT, COUNT(*) FILTER (WHERE inside)::BIGINT FROM people"""
     return sql, p_ip + p_op
+
+
+def case_flows(ip: str, window) -> tuple[str, list]:
+    """Cases and Σ fund_paid per treating unit and DIP group (missing values kept, last)."""
+    w, params = _window("c", "discharge_date", window)
+    sql = f"""
+    SELECT c.unit_id::VARCHAR AS unit_id, c.dip_group::VARCHAR AS dip_group,
+           COUNT(*)::BIGINT AS cases, coalesce(SUM(c.fund_paid), 0)::BIGINT AS fund_paid
+      FROM {ip} c WHERE true{w}
+     GROUP BY 1, 2 ORDER BY 1 NULLS LAST, 2 NULLS LAST"""
+    return sql, params
 
 
 def outpatient_home(op: str, u: str, window) -> tuple[str, list]:

@@ -114,3 +114,23 @@ def _items(source: str, picked: pd.DataFrame, rows: np.ndarray, id_column: str,
         "claim_community_id": text(picked["community_id"]), "line": labels,
         "date": picked[date_column].to_numpy(dtype="datetime64[ns]"),
         "amount": amount.astype("int64")})
+
+
+def cohort_totals_of(items: pd.DataFrame) -> pd.DataFrame:
+    """Items (:func:`cohort_items`' columns) → per (community_id, line): items, amount, moved
+    (:meth:`~settlement.scan.Engine.cohort_totals`)::
+
+        items  C1 dip 800 (claim C1), C1 outpatient 30 (claim C2), C1 outpatient 20 (claim C1)
+        →      C1 dip 1 800 0;  C1 outpatient 2 50 1
+    """
+    from settlement.scan import COHORT_TOTAL_COLUMNS
+
+    moved = (items["claim_community_id"].astype("string")
+             != items["community_id"].astype("string")).fillna(False).to_numpy(bool)
+    frame = pd.DataFrame({"community_id": items["community_id"].astype("string"),
+                          "line": items["line"].astype(str), "items": 1,
+                          "amount": items["amount"].to_numpy("int64"),
+                          "moved": moved.astype("int64")})
+    out = frame.groupby(["community_id", "line"], sort=True, dropna=True).sum().reset_index()
+    return out.astype({"community_id": "string", "line": "string", "items": "int64",
+                       "amount": "int64", "moved": "int64"})[COHORT_TOTAL_COLUMNS]

@@ -16,7 +16,8 @@ from typing import Iterator
 
 import pandas as pd
 
-from settlement.scan import (EXPENDITURE_SCAN_COLUMNS, OUTPATIENT_HOME_COLUMNS, Engine, Table,
+from settlement.scan import (CASE_FLOW_COLUMNS, EXPENDITURE_SCAN_COLUMNS, OUTPATIENT_HOME_COLUMNS,
+                             Engine, Table,
                              Window, register_engine)
 from settlement.scan.frames import read
 from settlement.scan.pandas_cohort import cohort_items
@@ -65,9 +66,9 @@ class PandasEngine(PandasDipScan, Engine):
 
     def indicator_counts(self, inpatient_cases: Table, outpatient_claims: Table,
                          units: pd.DataFrame, reference_costs: pd.DataFrame | None = None, *,
-                         window: Window | None = None) -> pd.DataFrame:
+                         window: Window | None = None, persons: bool = True) -> pd.DataFrame:
         return indicator_counts(inpatient_cases, outpatient_claims, units, reference_costs,
-                                window=window)
+                                window=window, persons=persons)
 
     def outpatient_at_home(self, outpatient_claims: Table, units: pd.DataFrame, *,
                            window: Window | None = None) -> pd.DataFrame:
@@ -83,6 +84,17 @@ class PandasEngine(PandasDipScan, Engine):
         out = out.sort_index().rename_axis("community_id").reset_index()
         return out.astype({"community_id": "string", "fund_at_own_units": "int64",
                            "fund_elsewhere": "int64"})[OUTPATIENT_HOME_COLUMNS]
+
+    def case_flows(self, inpatient_cases: Table, *, window: Window | None = None) -> pd.DataFrame:
+        columns = ["unit_id", "dip_group", "fund_paid", *(["discharge_date"] if window else [])]
+        c = read(inpatient_cases, columns, window=window, date_column="discharge_date")
+        keys = [c["unit_id"].astype("string").rename("unit_id"),
+                c["dip_group"].astype("string").rename("dip_group")]
+        grouped = c["fund_paid"].astype("int64").groupby(keys, dropna=False, sort=False).agg(["size", "sum"])
+        out = grouped.reset_index().rename(columns={"size": "cases", "sum": "fund_paid"})
+        out = out.sort_values(["unit_id", "dip_group"], na_position="last", kind="stable")
+        return out.reset_index(drop=True).astype({
+            "unit_id": "string", "dip_group": "string", "cases": "int64", "fund_paid": "int64"})[CASE_FLOW_COLUMNS]
 
     def batches(self, table: Table, columns: list[str]) -> Iterator[pd.DataFrame]:
         yield read(table, columns)

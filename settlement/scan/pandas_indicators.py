@@ -45,8 +45,10 @@ EXTRA = ["ref_up", "ref_down", "ip_cost", "op_cost", "stay_days", "ip_matched_co
 
 
 def indicator_counts(inpatient_cases, outpatient_claims, units: pd.DataFrame,
-                     reference_costs: pd.DataFrame | None = None, *, window=None) -> pd.DataFrame:
-    """:data:`INDICATOR_SCAN_COLUMNS`: the communities (sorted), then ``county``."""
+                     reference_costs: pd.DataFrame | None = None, *, window=None,
+                     persons: bool = True) -> pd.DataFrame:
+    """:data:`INDICATOR_SCAN_COLUMNS`: the communities (sorted), then ``county``; persons_*
+    0 when ``persons`` is False."""
     ip = read(inpatient_cases, IP_COLUMNS, window=window, date_column="discharge_date")
     op = read(outpatient_claims, OP_COLUMNS, window=window, date_column="service_date")
     a, b = _sums(ip, units), _sums(op, units)
@@ -59,8 +61,10 @@ def indicator_counts(inpatient_cases, outpatient_claims, units: pd.DataFrame,
                         "fund_primary": a["fund_primary"] + b["fund_primary"]}, index=ids)
     per = per.join(_extra(ip, op, units, reference_costs).reindex(ids, fill_value=0))
     per.loc[COUNTY] = per.sum()
-    persons = _persons(ip, op, units)
-    per = per.join(persons).fillna(0)
+    if persons:
+        per = per.join(_persons(ip, op, units)).fillna(0)
+    else:
+        per = per.assign(persons_all=0, persons_in=0)
     per.index = per.index.astype("string").rename("scope")
     out = per.reset_index()[INDICATOR_SCAN_COLUMNS]
     return out.astype({"scope": "string", **{c: "int64" for c in INDICATOR_SCAN_COLUMNS[1:]}})

@@ -15,8 +15,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from settlement.scan import (COHORT_ITEM_COLUMNS, EXPENDITURE_SCAN_COLUMNS,
-                             INDICATOR_SCAN_COLUMNS, OUTPATIENT_HOME_COLUMNS)
+from settlement.scan import (CASE_FLOW_COLUMNS, COHORT_ITEM_COLUMNS, COHORT_TOTAL_COLUMNS,
+                             EXPENDITURE_SCAN_COLUMNS, INDICATOR_SCAN_COLUMNS,
+                             OUTPATIENT_HOME_COLUMNS)
 
 SPEND_LINES = ("dip", "external", "outpatient")
 SOURCES = ("inpatient_cases", "outpatient_claims")
@@ -77,6 +78,24 @@ def outpatient_home_frame(sums: pd.DataFrame) -> pd.DataFrame:
     """(community_id, fund_at_own_units, fund_elsewhere) rows → sorted, int64."""
     sums = sums.set_index(sums["community_id"].astype(str)).drop(columns="community_id")
     return _int64(sums.sort_index(), "community_id", OUTPATIENT_HOME_COLUMNS)
+
+
+def case_flow_frame(rows: pd.DataFrame) -> pd.DataFrame:
+    """(unit_id, dip_group, cases, fund_paid) query rows, already sorted → :data:`CASE_FLOW_COLUMNS`
+    typed as the reference (ids string, sums int64), positions 0 … n−1."""
+    return pd.DataFrame({
+        "unit_id": rows["unit_id"].astype("string").array,
+        "dip_group": rows["dip_group"].astype("string").array,
+        "cases": rows["cases"].to_numpy("int64"),
+        "fund_paid": rows["fund_paid"].to_numpy("int64")})[CASE_FLOW_COLUMNS]
+
+
+def cohort_totals_frame(rows: pd.DataFrame) -> pd.DataFrame:
+    """(community_id, line, items, amount, moved) query rows, sorted → the reference's types."""
+    return pd.DataFrame({
+        "community_id": rows["community_id"].astype("string").array,
+        "line": rows["line"].astype("string").array,
+        **{c: rows[c].to_numpy("int64") for c in ("items", "amount", "moved")}})[COHORT_TOTAL_COLUMNS]
 
 
 def cohort_frame(source: str, rows: pd.DataFrame) -> pd.DataFrame:

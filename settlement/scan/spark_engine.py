@@ -28,7 +28,7 @@ from typing import Iterator
 
 import pandas as pd
 
-from settlement.scan import (COHORT_ITEM_COLUMNS, EXPENDITURE_SCAN_COLUMNS,
+from settlement.scan import (CASE_FLOW_COLUMNS, COHORT_ITEM_COLUMNS, EXPENDITURE_SCAN_COLUMNS,
                              INDICATOR_SCAN_COLUMNS, OUTPATIENT_HOME_COLUMNS, Engine, Table,
                              Window, register_engine)
 from settlement.scan import spark_sql as sql
@@ -117,8 +117,8 @@ class SparkEngine(SparkDipScan, Engine):
 
     def indicator_counts(self, inpatient_cases: Table, outpatient_claims: Table,
                          units: pd.DataFrame, reference_costs: pd.DataFrame | None = None, *,
-                         window: Window | None = None) -> pd.DataFrame:
-        def build(t: SparkTables) -> str:
+                         window: Window | None = None, persons: bool = True) -> pd.DataFrame:
+        def build(t: SparkTables) -> str:  # persons=False: persons_* reported 0 (not needed)
             ip = t.register(inpatient_cases, ["community_id", "unit_id", "person_id", "fund_paid",
                                               "total_cost", "referral", "referral_from_unit_id",
                                               "admission_date", "discharge_date", "dip_group"])
@@ -135,6 +135,8 @@ class SparkEngine(SparkDipScan, Engine):
             zeros = pd.DataFrame({c: [0] for c in out.columns}).astype(out.dtypes.to_dict())
             out = pd.concat([out, zeros.assign(is_county=1)], ignore_index=True)
         out["scope"] = out["scope"].mask(out["is_county"].astype(bool), "county")
+        if not persons:
+            out[["persons_all", "persons_in"]] = 0
         return out.sort_values("is_county", kind="stable")[INDICATOR_SCAN_COLUMNS].reset_index(drop=True)
 
     def outpatient_at_home(self, outpatient_claims: Table, units: pd.DataFrame, *,
@@ -145,6 +147,13 @@ class SparkEngine(SparkDipScan, Engine):
             return sql.outpatient_at_home(op, u, window)
 
         return _typed(self._run(build), OUTPATIENT_HOME_COLUMNS, ("community_id",))
+
+    def case_flows(self, inpatient_cases: Table, *, window: Window | None = None) -> pd.DataFrame:
+        def build(t: SparkTables) -> str:
+            ip = t.register(inpatient_cases, ["unit_id", "dip_group", "fund_paid", "discharge_date"])
+            return sql.case_flows(ip, window)
+
+        return _typed(self._run(build), CASE_FLOW_COLUMNS, ("unit_id", "dip_group")).reset_index(drop=True)
 
     def cohort_items(self, cohort: pd.DataFrame, inpatient_cases: Table,
                      outpatient_claims: Table | None, units: pd.DataFrame,

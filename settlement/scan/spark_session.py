@@ -147,7 +147,7 @@ class SparkTables:
         exprs = [_column_expr(c, present, data.schema) for c in columns]
         if row:
             exprs.append("_metadata.file_path AS _file")
-            exprs.append("_metadata.row_index AS _row")
+            exprs.append("_metadata.row_index AS _row_index")  # not _row: a spilled table's column
         data = data.selectExpr(*exprs)
         if not row:
             return data
@@ -156,7 +156,7 @@ class SparkTables:
         uris = self.spark.createDataFrame(pa.table({
             "_file": paths, "_first": [first[str(Path(unquote(urlparse(p).path)).resolve())] for p in paths]}))
         keyed = data.join(uris.hint("broadcast"), "_file")
-        return keyed.selectExpr(*columns, "_first + _row AS row")
+        return keyed.selectExpr(*columns, "_first + _row_index AS row")
 
     def drop(self) -> None:
         for name in self.views:

@@ -150,3 +150,11 @@ def cohort_items(cohort: str, ip: str, op: str | None, dip: str | None, units: s
               f"AND c.service_date >= p.period_start AND c.service_date <= p.period_end"
               if op else "")
     return f"SELECT * FROM ({cases}{claims}) ORDER BY source, row, period"
+
+
+def case_flows(ip: str, window) -> str:
+    """Cases and Σ fund_paid per treating unit and DIP group (missing values kept, sorted last)."""
+    return (f"SELECT CAST(unit_id AS STRING) AS unit_id, CAST(dip_group AS STRING) AS dip_group, "
+            f"COUNT(*) AS cases, coalesce(SUM(fund_paid), CAST(0 AS BIGINT)) AS fund_paid "
+            f"FROM {dated(ip, 'discharge_date', window)} GROUP BY 1, 2 "
+            f"ORDER BY 1 ASC NULLS LAST, 2 ASC NULLS LAST")

@@ -70,13 +70,15 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from settlement.allocate import allocate
 from settlement.money import fen_of, yuan_display
 from settlement.params import ChronicParams
 from settlement.problems import Problem
 from settlement.rules import corridor_share, describe_rule, score_coefficient_exact
-from settlement.scan import Engine, resolve
+from settlement.scan import COHORT_ITEM_COLUMNS, COHORT_TOTAL_COLUMNS, Engine, resolve
 from settlement.scan.pandas_cohort import SOURCES, SPEND_LINES, cohort_rows  # noqa: F401 (re-exported)
 from settlement.wording import plain_number  # 88, not 88.0000 (H7, issue 12)
 
@@ -94,7 +96,7 @@ class ChronicResult(NamedTuple):
     settlement: pd.DataFrame  # chronic_settlement, one row per community
     units: pd.DataFrame  # distribution to managing units
     enrolment: pd.DataFrame  # one row per enrollee: status, period, person-months, standard
-    spend_items: pd.DataFrame  # the cases and claims counted as spend
+    spend_totals: pd.DataFrame  # the spend per community and line (Engine.cohort_totals)
     carve_outs: pd.DataFrame  # → package.settle_packages(carve_outs=…)
     other_lines: pd.DataFrame  # → expenditure.scan_expenditure(other_lines=…), signed
     problems: list[Problem]
@@ -110,9 +112,18 @@ def month_grid(year: int) -> tuple[np.ndarray, np.ndarray, int]:
 
 
 def _codes(values: pd.Series) -> pd.Series:
-    """';'-separated codes → one stripped code per row (index repeated), empties dropped."""
-    exploded = values.astype("string").fillna("").str.split(";").explode().str.strip()
-    return exploded[exploded.fillna("") != ""]
+    """';'-separated codes → one stripped code per row (index repeated), empties dropped.
+
+    Split by Arrow (one pass, no Python list per row); each code stripped as ``str.strip``
+    does: ``" HT ; DM;"`` → ``HT``, ``DM``."""
+    text = pa.array(values.astype("string").fillna("").array)
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    parts = pc.split_pattern(text, ";")
+    codes = np.array([c.strip() for c in pc.list_flatten(parts).to_pylist()], dtype=object)
+    rows = pc.list_parent_indices(parts).to_numpy()
+    keep = codes != ""
+    return pd.Series(codes[keep], index=values.index[rows[keep]], dtype=object)
 
 
 def enrolment(enrollees: pd.DataFrame, params: ChronicParams, year: int) -> pd.DataFrame:
@@ -208,13 +219,18 @@ def _days(values: pd.Series) -> np.ndarray:
 
 
 def _days_per_month(start, end, first, lengths) -> np.ndarray:
-    """(n, 12) days of each month inside [start, end] (0 where start/end are NaT)."""
-    last = first + (lengths - 1)
-    lo = np.maximum(start[:, None], first[None, :])
-    hi = np.minimum(end[:, None], last[None, :])
-    days = (hi - lo).astype("int64") + 1
-    ok = ~(np.isnat(lo) | np.isnat(hi))
-    return np.where(ok, np.clip(days, 0, None), 0)
+    """(n, 12) days of each month inside [start, end] (0 where start/end are NaT).
+
+    In whole days as int64 (day numbers since 1970), not datetime64: the same numbers,
+    without NaT checks on every cell of the grid."""
+    start, end = np.asarray(start, "datetime64[D]"), np.asarray(end, "datetime64[D]")
+    missing = np.isnat(start) | np.isnat(end)
+    lo_day = np.where(missing, 0, start.astype("int64"))
+    hi_day = np.where(missing, -1, end.astype("int64"))  # empty: 0 days in every month
+    first_day = np.asarray(first, "datetime64[D]").astype("int64")
+    lo = np.maximum(lo_day[:, None], first_day[None, :])
+    hi = np.minimum(hi_day[:, None], (first_day + lengths - 1)[None, :])
+    return np.clip(hi - lo + 1, 0, None)
 
 
 def community_budgets(enrolled: pd.DataFrame, year: int) -> pd.Series:
@@ -250,6 +266,30 @@ def cohort_spend(enrolled: pd.DataFrame, inpatient_cases, outpatient_claims, uni
                                         dip_cases)
 
 
+def counted_twice(enrolled: pd.DataFrame, inpatient_cases, outpatient_claims,
+                  units: pd.DataFrame, dip_cases: pd.DataFrame | None = None, *,
+                  engine: Engine | str | None = None) -> pd.DataFrame:
+    """The items dated inside two periods of their person (:func:`cohort_spend`'s rows).
+
+    Only a person with two periods sharing a day can have one, so only such persons' items
+    are listed (none: no scan at all)::
+
+        P1 01-01 … 06-30 and 06-01 … 12-31, claim O1 of P1 on 06-15 → O1 twice
+    """
+    many = enrolled.loc[enrolled["person_id"].duplicated(keep=False),
+                        ["person_id", "period_start", "period_end"]]
+    if many.empty:
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in COHORT_ITEM_COLUMNS})
+    pairs = many.reset_index(names="a").merge(many.reset_index(names="b"), on="person_id")
+    shared = pairs.loc[(pairs["a"] != pairs["b"])
+                       & (pairs["period_start_x"] <= pairs["period_end_y"])
+                       & (pairs["period_start_y"] <= pairs["period_end_x"]), "person_id"]
+    overlapping = enrolled.loc[enrolled["person_id"].isin(shared)]
+    items = cohort_spend(overlapping, inpatient_cases, outpatient_claims, units, dip_cases,
+                         engine=engine)
+    return items.loc[items.duplicated(["source", "row"], keep=False)].reset_index(drop=True)
+
+
 # ---------------------------------------------------------------- the stage
 def settle_chronic(*, enrollees: pd.DataFrame | None, inpatient_cases: pd.DataFrame,
                    outpatient_claims: pd.DataFrame, units: pd.DataFrame,
@@ -273,15 +313,18 @@ def settle_chronic(*, enrollees: pd.DataFrame | None, inpatient_cases: pd.DataFr
         return _empty(ids, params.carve_out, problems)
     roster = enrolment(enrollees, params, year)
     enrolled = roster[roster["status"] == "enrolled"]
-    items = cohort_spend(enrolled, inpatient_cases, outpatient_claims, units, dip_cases,
-                         engine=engine)
-    problems += _spend_warnings(items, dip_cases)
+    scan = resolve(engine)
+    totals = scan.cohort_totals(enrolled, inpatient_cases, outpatient_claims, units, dip_cases)
+    twice = counted_twice(enrolled, inpatient_cases, outpatient_claims, units, dip_cases,
+                          engine=scan)
+    problems += _spend_warnings(totals, twice, dip_cases)
     ids = sorted(set(ids) | set(enrolled["community_id"]))
     priced = priced_units(roster, params, year, standard_segments)
     budget = community_budgets(priced, year).reindex(ids, fill_value=0)
-    lines = items.groupby(["community_id", "line"])["amount"].sum()
-    lines = (lines.unstack(fill_value=0) if len(lines) else pd.DataFrame(index=ids))
-    lines = lines.reindex(index=ids, columns=list(SPEND_LINES), fill_value=0).astype("int64")
+    lines = (totals.pivot(index="community_id", columns="line", values="amount") if len(totals)
+             else pd.DataFrame(index=ids))
+    lines.index = lines.index.astype(str)
+    lines = lines.reindex(index=ids, columns=list(SPEND_LINES)).fillna(0).astype("int64")
     rows = [_community_row(c, enrolled, budget[c], lines.loc[c], params) for c in ids]
     if standard_segments and len(standard_segments) > 1:  # say how a mid-year change was priced
         since = "、".join(a.isoformat() for a, *_ in standard_segments[1:])
@@ -291,7 +334,7 @@ def settle_chronic(*, enrollees: pd.DataFrame | None, inpatient_cases: pd.DataFr
     unit_frames = [_distribute(r, enrolled, performance_scores, params, problems) for r in rows]
     units_out = pd.concat(unit_frames, ignore_index=True) if unit_frames else _frame(UNIT_COLUMNS)
     settlement = _typed(settlement)
-    return ChronicResult(settlement, units_out, roster, items,
+    return ChronicResult(settlement, units_out, roster, totals,
                          *_package_interface(settlement, params.carve_out), problems)
 
 
@@ -371,22 +414,22 @@ def _distribute(row: dict, enrolled: pd.DataFrame, scores: pd.DataFrame, params:
             for m, c, s, x in zip(per_unit["person_months"], coef, score, parts)]})
 
 
-def _spend_warnings(items: pd.DataFrame, dip_cases: pd.DataFrame | None) -> list[Problem]:
+def _spend_warnings(totals: pd.DataFrame, twice: pd.DataFrame,
+                    dip_cases: pd.DataFrame | None) -> list[Problem]:
     out = []
-    twice = items[items.duplicated(["source", "row"], keep=False)]
     if len(twice):
         out.append(Problem("chronic.overlapping_periods", "error", "chronic_enrollees",
                            f"{twice['person_id'].nunique()} 名人员的慢病纳入期重叠，"
                            f"{twice['item_id'].nunique()} 条就诊记录会被重复计入包干支出",
                            "overlapping enrolment periods would count items twice",
                            column="person_id", value=str(twice["person_id"].iloc[0])))
-    moved = items[items["claim_community_id"] != items["community_id"]]
-    if len(moved):
+    moved = int(totals["moved"].sum())
+    if moved:
         out.append(Problem("chronic.community_mismatch", "warning", "chronic_enrollees",
-                           f"{len(moved)} 条纳入人员就诊记录的所属医共体与慢病包干登记的医共体不一致，"
+                           f"{moved} 条纳入人员就诊记录的所属医共体与慢病包干登记的医共体不一致，"
                            "按登记医共体计入包干支出",
-                           f"{len(moved)} items of enrolees carry another community_id"))
-    if dip_cases is None and (items["line"] == "dip").any():
+                           f"{moved} items of enrolees carry another community_id"))
+    if dip_cases is None and (totals["line"] == "dip").any():
         out.append(Problem("chronic.no_dip_cases", "warning", "inpatient_cases",
                            "未提供 DIP 结算结果，成员单位住院病例按即时结算基金支付额计入慢病包干支出",
                            "no DIP results: member-unit cases counted at fund_paid"))
@@ -446,5 +489,5 @@ def _empty(ids: list[str], carve_out: bool, problems: list[Problem]) -> ChronicR
     settlement = pd.DataFrame({c: [0] * len(ids) for c in SETTLEMENT_COLUMNS})
     settlement["community_id"], settlement["explanation"] = ids, "未实行慢性病包干"
     settlement = _typed(settlement)
-    return ChronicResult(settlement, _frame(UNIT_COLUMNS), _frame([]), _frame([]),
+    return ChronicResult(settlement, _frame(UNIT_COLUMNS), _frame([]), _frame(COHORT_TOTAL_COLUMNS),
                          *_package_interface(settlement, carve_out), problems)

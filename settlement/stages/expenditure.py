@@ -81,6 +81,15 @@ def scan_expenditure(
     """
     scanned = resolve(engine).expenditure_lines(dip_cases, inpatient_cases, outpatient_claims,
                                                 units, window=window)
+    return expenditure_of_lines(scanned, dip_cases, units, communities, other_lines, dip_units)
+
+
+def expenditure_of_lines(scanned: pd.DataFrame, dip_cases: pd.DataFrame, units: pd.DataFrame,
+                         communities: pd.DataFrame | None = None,
+                         other_lines: pd.DataFrame | None = None,
+                         dip_units: pd.DataFrame | None = None) -> pd.DataFrame:
+    """:func:`scan_expenditure` of one scan's lines (:meth:`~settlement.scan.Engine.expenditure_lines`,
+    or one period of ``expenditure_lines_by_period``)."""
     parts = [scanned.set_index(scanned["community_id"].astype(str)).drop(columns="community_id")]
     if other_lines is not None and not other_lines.empty:
         parts.append(_sum_by(other_lines, "amount", "expenditure_other"))

@@ -55,7 +55,6 @@ from settlement.params import IndicatorParams
 from settlement.problems import Problem
 from settlement.scan import Engine, Window, resolve
 from settlement.scan.pandas_indicators import BASE, COUNTY, PRIMARY  # noqa: F401 (PRIMARY re-exported)
-from settlement.stages.chronic import cohort_spend
 from settlement.stages.indicator_measures import extra_measures
 
 #: code → (label_zh, numerator measure, denominator measure, what is counted)
@@ -136,23 +135,37 @@ class IndicatorResult(NamedTuple):
 def measures(inpatient_cases, outpatient_claims, units: pd.DataFrame,
              enrolment: pd.DataFrame | None = None, communities: pd.DataFrame | None = None,
              reference_costs: pd.DataFrame | None = None, *, engine: Engine | str | None = None,
-             window: Window | None = None) -> pd.DataFrame:
+             window: Window | None = None, persons: bool = True) -> pd.DataFrame:
     """The counts and fen sums behind the indicators, one row per community plus ``county``.
 
     The big tables (frames or Parquet paths) are reduced by the scan engine
     (:meth:`~settlement.scan.Engine.indicator_counts`; ``window``: only the rows of a date
-    window); the chronic cohort's admissions come from its cohort scan."""
+    window); the chronic cohort's admissions come from its cohort scan. ``persons=False``:
+    the distinct persons are not counted (persons_* 0) — the costliest count of the scan
+    (millions of distinct ids), needed only for 县域内就诊率 by persons."""
     engine = resolve(engine)
     counts = engine.indicator_counts(inpatient_cases, outpatient_claims, units, reference_costs,
-                                     window=window)
+                                     window=window, persons=persons)
+    return measures_of_counts(counts, inpatient_cases, units, enrolment, communities,
+                              engine=engine)
+
+
+def measures_of_counts(counts: pd.DataFrame, inpatient_cases=None, units: pd.DataFrame | None = None,
+                       enrolment: pd.DataFrame | None = None,
+                       communities: pd.DataFrame | None = None, *,
+                       engine: Engine | str | None = None) -> pd.DataFrame:
+    """:func:`measures` of one scan's counts (:meth:`~settlement.scan.Engine.indicator_counts`,
+    or one period of ``indicator_counts_by_period``); ``inpatient_cases`` and ``units`` are
+    needed only with ``enrolment`` (the cohort scan)."""
     counts = counts.set_index(counts["scope"].astype(str)).drop(columns="scope")
     per = counts.drop(index=COUNTY)[BASE].copy()
     if enrolment is not None and len(enrolment):
         enrolled = enrolment[enrolment["status"] == "enrolled"]
-        items = cohort_spend(enrolled, inpatient_cases, None, units, engine=engine)
+        totals = resolve(engine).cohort_totals(enrolled, inpatient_cases, None, units)
         persons = enrolled.groupby("community_id")["person_id"].nunique()
         per = per.join(persons.rename("chronic_enrolled"), how="outer")
-        per = per.join(items.groupby("community_id").size().rename("chronic_cases"), how="outer")
+        cases = totals.groupby(totals["community_id"].astype(str))["items"].sum()
+        per = per.join(cases.rename("chronic_cases"), how="outer")
     per = per.reindex(columns=list(per.columns) + [c for c in ("chronic_enrolled", "chronic_cases")
                                                    if c not in per.columns])
     per = per.fillna(0).astype("int64")
@@ -185,7 +198,7 @@ def compute_indicators(*, inpatient_cases: pd.DataFrame, outpatient_claims: pd.D
                         f"unknown indicator code `{code}` in indicators.targets", value=code)
                 for code in params.targets if code not in DEFINITIONS]
     per = measures(inpatient_cases, outpatient_claims, units, enrolment, communities,
-                   reference_costs, engine=engine)
+                   reference_costs, engine=engine, persons=params.visit_rate_basis == "persons")
     if communities is not None:
         ids = sorted(set(communities["community_id"].astype(str)) | set(per.index) - {COUNTY})
         per = per.reindex(ids + [COUNTY], fill_value=0)

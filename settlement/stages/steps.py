@@ -141,7 +141,7 @@ def reconciliation(frames: Frames, ctx: Context) -> StageResult:
     t, r = frames.inputs, frames.results
     try:
         rec = reconcile(r, t["units"], t["communities"], t["prepayments"], ctx.params, ctx.source,
-                        outpatient_claims=t["outpatient_claims"])
+                        outpatient_claims=t["outpatient_claims"], engine=ctx.engine)
     except ReconciliationError as exc:
         return StageResult({"reconciliation_checks": exc.checks}, reconciliation_problems(exc.checks))
     tables = rec.tables()

@@ -179,6 +179,9 @@ def _python_values(series: pd.Series, kind: str) -> list:
         if np.isnan(arr).any():
             return [None if v != v else v for v in values]
         return values
+    if (kind == "text" and isinstance(series.dtype, pd.CategoricalDtype)
+            and pd.api.types.is_string_dtype(series.cat.categories)):
+        return _category_values(series)
     if kind == "text":
         series = series.astype("string")
     mask = series.isna().to_numpy()
@@ -192,6 +195,15 @@ def _python_values(series: pd.Series, kind: str) -> list:
     return values
 
 
+def _category_values(series: pd.Series) -> list:
+    """A categorical text column as Python values: each category's text made once and
+    repeated (the same str object for every row of it: no per-row conversion, and the
+    driver encodes it once); a missing value is None. ``["H1", "H1", <NA>]`` → 'H1', 'H1', None."""
+    texts = series.cat.categories.astype("string").astype(object).tolist()
+    codes = series.cat.codes.to_numpy()
+    return np.array([*texts, None], dtype=object)[codes].tolist()  # code −1 (missing) → None
+
+
 def frame_rows(run_id: str, columns: list[tuple[str, str]], frame: pd.DataFrame, start: int = 0) -> list[tuple]:
     """Rows as plain tuples: run_id, the (column, kind) values, row_no (counting from ``start``)."""
     n = len(frame)
@@ -200,8 +212,9 @@ def frame_rows(run_id: str, columns: list[tuple[str, str]], frame: pd.DataFrame,
     return list(zip(*values))
 
 
-def insert_frame(conn: sa.Connection, run_id: str, name: str, frame: pd.DataFrame) -> int:
-    """Append ``frame`` (its stored columns) to result table ``name`` in the open transaction."""
+def insert_frame(conn: sa.Connection, run_id: str, name: str, frame: pd.DataFrame, start: int = 0) -> int:
+    """Append ``frame`` (its stored columns) to result table ``name`` in the open transaction;
+    its ``row_no`` count from ``start`` (a table saved in parts, see :mod:`.parts`)."""
     problems = check_frame(name, frame)
     if problems:
         raise StoreError("; ".join(problems))
@@ -210,8 +223,8 @@ def insert_frame(conn: sa.Connection, run_id: str, name: str, frame: pd.DataFram
     names = ["run_id", *[c for c, _ in columns], "row_no"]
     pg_types = ["text", *[_PG_TYPES[k] for _, k in columns], "int4"]
     with _gc_paused():
-        for start in range(0, len(frame), _CHUNK):
-            rows = frame_rows(run_id, columns, frame.iloc[start:start + _CHUNK], start)
+        for first in range(0, len(frame), _CHUNK):
+            rows = frame_rows(run_id, columns, frame.iloc[first:first + _CHUNK], start + first)
             insert_rows(conn, name, names, rows, pg_types)
     return len(frame)
 

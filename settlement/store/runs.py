@@ -41,6 +41,7 @@ from settlement.store import db, faults, periods
 from settlement.store.db import (StoreError, check_frame, insert_frame, stored_columns, unstored_columns,
                                  write_transaction)
 from settlement.store.location import ensure_sqlite_folder, sqlite_path
+from settlement.store.parts import TableParts, shape_of
 from settlement.store.owner import LEASE_SECONDS, Heartbeat, Owner, death, this_process
 from settlement.store.periods import PeriodClosed, PeriodRuleBroken
 from settlement.store.rundir import partial_dir
@@ -173,12 +174,13 @@ class RunStore(RunReader):
                                                        run_inputs.c.file.in_(list(input_hashes))))
                 self._write_inputs(conn, run_id, input_hashes)
 
-    def save_results(self, run_id: str, tables: Mapping[str, pd.DataFrame],
+    def save_results(self, run_id: str, tables: Mapping[str, pd.DataFrame | TableParts],
                      timings: Mapping[str, float] | None = None,
                      working_columns: Literal["skip", "error"] = "skip") -> dict[str, int]:
         """All result tables and status ``succeeded`` in ONE transaction; rows per table.
 
         Each frame needs its table's contract columns; ``explanation`` is stored when present.
+        A table may be given in parts (:class:`.parts.TableParts`, read inside the transaction).
         Working columns a stage added are skipped and listed in the run's ``result_columns``
         (``working_columns="error"`` refuses them instead). The period rules are checked again
         inside the transaction (:func:`.periods.may_finish`). On any failure nothing of the
@@ -222,7 +224,7 @@ class RunStore(RunReader):
             _supersede_same_month(conn, row, run_id)
         else:
             periods.may_finish(conn, row)
-        counts = {name: insert_frame(conn, run_id, name, tables[name])
+        counts = {name: _insert(conn, run_id, name, tables[name])
                   for name in RESULT_SPECS if name in tables}
         now = self.clock()
         values = dict(status="succeeded", finished_at=now, result_rows=counts, result_columns=columns,
@@ -334,8 +336,19 @@ class _DisposingHeartbeat(Heartbeat):
         self._engine.dispose()
 
 
-def _fit(tables: Mapping[str, pd.DataFrame], working_columns: str) -> tuple[dict, list[str]]:
+def _insert(conn: sa.Connection, run_id: str, name: str, table: pd.DataFrame | TableParts) -> int:
+    """A frame, or every part in order with ``row_no`` running on; the rows inserted."""
+    if not isinstance(table, TableParts):
+        return insert_frame(conn, run_id, name, table)
+    count = 0
+    for part in table.read():
+        count += insert_frame(conn, run_id, name, part, start=count)
+    return count
+
+
+def _fit(tables: Mapping[str, pd.DataFrame | TableParts], working_columns: str) -> tuple[dict, list[str]]:
     """(stored/not-stored columns per table, problems that stop the frames being stored)."""
+    tables = {name: shape_of(table) for name, table in tables.items()}
     problems = [p for name, frame in tables.items() for p in check_frame(name, frame)]
     if problems:
         return {}, problems

@@ -117,8 +117,8 @@ def foreign_keys(inputs: Inputs, year=None) -> list[Problem]:
             target, key = col.reference_table, col.reference_column
             if not target or not inputs.has(table, col.name) or not inputs.has(target, key):
                 continue
-            values = inputs.tables[table][col.name]
             bad = inputs.unresolved(table, col.name, [(target, key)])
+            values = (lambda mask, t=table, c=col.name: inputs.tables[t].loc[mask, c])  # the bad rows only
             target_zh = inputs.schemas[target].label_zh
             _rows(problems, inputs, f"fk.{target}", table, col.name, bad, values,
                   f"「{col.label_zh}」在「{target_zh}」表（{target}.{key}）中不存在",

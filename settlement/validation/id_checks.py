@@ -59,10 +59,10 @@ def lost_leading_zeros(inputs: Inputs) -> list[Problem]:
     for table, column, targets in _references(inputs):
         if not targets:
             continue
-        values = inputs.tables[table][column]
         unresolved = inputs.unresolved(table, column, targets)
         if not unresolved.any():
             continue
+        values = inputs.tables[table][column]
         known = pd.concat([inputs.tables[t][k].dropna() for t, k in targets]).astype("string")
         by_stripped = dict(zip(_stripped(known), known))
         near = _stripped(values[unresolved]).map(by_stripped)

@@ -32,6 +32,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from settlement.spill import SpilledTable
+
 #: tables at least this long are checked by DuckDB (smaller ones by pandas masks and GX whole)
 LARGE_ROWS = 100_000
 
@@ -58,20 +60,27 @@ class Tables:
         import duckdb
 
         self.frames = frames
-        self.con = duckdb.connect()
+        from settlement.scan.limits import duckdb_config
+
+        self.con = duckdb.connect(":memory:", config=duckdb_config())
         self._registered: set[str] = set()
 
     def view(self, table: str) -> str:
         if table not in self._registered:
             frame = self.frames[table]
-            arrow = pa.table({"_row": pa.array(frame.index.to_numpy(dtype="int64")),
-                              **{c: _arrow(frame[c]) for c in frame.columns}})
-            self.con.register(f"t_{table}", arrow)
+            if isinstance(frame, SpilledTable):  # on disk: read by DuckDB, money as fen like the frames
+                self.con.execute(f"CREATE VIEW t_{table} AS SELECT {_fen_columns(frame)} "
+                                 f"FROM read_parquet({literal(str(frame.path))})")
+            else:
+                arrow = pa.table({"_row": pa.array(frame.index.to_numpy(dtype="int64")),
+                                  **{c: _arrow(frame[c]) for c in frame.columns}})
+                self.con.register(f"t_{table}", arrow)
             self._registered.add(table)
         return f"t_{table}"
 
     def large(self, table: str) -> bool:
-        return table in self.frames and len(self.frames[table]) >= LARGE_ROWS
+        frame = self.frames.get(table)
+        return frame is not None and (isinstance(frame, SpilledTable) or len(frame) >= LARGE_ROWS)
 
     def counts(self, table: str, violations: dict) -> dict:
         """{key: rows where the predicate holds} for every predicate, in one scan."""
@@ -125,6 +134,16 @@ class Tables:
         self.con.close()
 
 
+def _fen_columns(table: SpilledTable) -> str:
+    """The select list of a spilled table: ``_row``, every column, money (yuan) as BIGINT fen."""
+    out = ["_row"]
+    for col in table.schema.columns:
+        name = quote(col.name)
+        out.append(f"CAST({name} * 100 AS BIGINT) AS {name}" if col.type == "money" else
+                   f"CAST({name} AS TIMESTAMP) AS {name}" if col.type == "date" else name)
+    return ", ".join(out)
+
+
 def _arrow(series: pd.Series) -> pa.Array | pa.ChunkedArray:
     """A frame column as Arrow: the same buffers for Arrow-backed and numpy columns."""
     array = series.array
@@ -139,6 +158,7 @@ def large_table_verdicts(tables: Tables, table: str, checks: list) -> dict[int, 
     """The verdict of every check of a large table over all its rows (DuckDB, one scan for the
     column rules, one GROUP BY per key); GX verdict shape: success, unexpected, observed."""
     frame = tables.frames[table]
+    typed = frame.head(1) if isinstance(frame, SpilledTable) else frame  # dtypes: one row is enough
     counts = tables.counts(table, {i: c.sql for i, c in enumerate(checks) if c.sql})
     out = {}
     for i, check in enumerate(checks):
@@ -148,7 +168,7 @@ def large_table_verdicts(tables: Tables, table: str, checks: list) -> dict[int, 
         elif i in counts:
             unexpected = counts[i]
         elif check.rule == "type.mismatch":
-            unexpected = 0 if dtype_matches(frame[check.column], check.kwargs["type_"]) else len(frame)
+            unexpected = 0 if dtype_matches(typed[check.column], check.kwargs["type_"]) else len(frame)
         elif check.rule == "table.columns":
             observed = list(frame.columns)
             unexpected = 0 if set(observed) == set(check.kwargs["column_set"]) else 1

@@ -1,0 +1,312 @@
+"""Big input tables on disk (大表落盘): streamed once into typed Parquet, never held whole.
+
+A county's ``outpatient_claims`` (15 M rows in a city) and ``inpatient_cases`` are the only
+tables that grow with the data. With a :class:`SpillPolicy` the loader reads such a table
+batch by batch (a typed CSV read or the Parquet row groups), types each batch with the same
+cell rules as every other table (:func:`settlement.cells.typed`: the same problems at the same
+user rows), and appends it to ``<folder>/<table>.parquet`` in the contract's Parquet format —
+money ``decimal(18, 2)`` yuan, dates ``date32``, text as text — plus a column ``_row``, the
+user's row number. Memory holds one batch, whatever the size of the file.
+
+The table is then a :class:`SpilledTable`: its length, columns and path; the validation reads
+it through DuckDB (:mod:`settlement.validation.sql_checks`) and asks for single columns or the
+failing rows only; the stages get its path (:meth:`settlement.loader.LoadResult.stage_tables`)
+and the scan engines read it out of core.
+
+Example: a 1.1 GB ``outpatient_claims.csv`` becomes ``<run>/.spill/outpatient_claims.parquet``
+(≈ 150 MB); a bad amount at line 4 711 is reported as ``outpatient_claims.csv`` row 4711
+exactly as without the spill.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import re
+import shutil
+from collections import Counter
+from dataclasses import asdict, dataclass, replace
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from settlement import native
+from settlement.cells import MAX_ROWS_LISTED
+from settlement.problems import Problem
+from settlement.schema import STRING_TYPES, Column, TableSchema
+
+#: the tables that grow with the data (all others are a few thousand rows at most)
+SPILLED_TABLES = ("inpatient_cases", "outpatient_claims")
+ROW = "_row"
+ARROW = {"int": pa.int64(), "float": pa.float64(), "money": pa.decimal128(18, 2), "date": pa.date32(),
+         "bool": pa.bool_()}
+_CENT = pa.scalar(Decimal("0.01"), pa.decimal128(3, 2))
+_MORE = re.compile(r"\((\d+) more rows not listed\)$")
+
+
+@dataclass(frozen=True)
+class SpillPolicy:
+    """Where big tables go and what is big: a CSV of ``min_bytes`` or more, a Parquet table of
+    ``min_rows`` or more (defaults: 48 MB ≈ 650 k claims; 500 k rows).
+
+    ``cache``: a folder where a spilled table is kept under the SHA-256 of its file(s), with its
+    problems, so that the next run on the same file (the next month, a what-if scenario) reads
+    the Parquet instead of typing the file again (:class:`SpillCache`)."""
+
+    folder: Path
+    min_bytes: int = int(os.environ.get("SETTLEMENT_SPILL_MIN_BYTES", 48 * 1024 * 1024))
+    min_rows: int = int(os.environ.get("SETTLEMENT_SPILL_MIN_ROWS", 500_000))
+    cache: Path | None = None
+
+    def wants_csv(self, table: str, path: Path) -> bool:
+        return table in SPILLED_TABLES and path.stat().st_size >= self.min_bytes
+
+    def wants_parquet(self, table: str, files: list[Path]) -> bool:
+        return table in SPILLED_TABLES and \
+            sum(pq.ParquetFile(f).metadata.num_rows for f in files) >= self.min_rows
+
+    def clear(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def arrow_schema(schema: TableSchema) -> pa.Schema:
+    """The spill's Parquet schema of a table: the contract's Parquet types, then ``_row``."""
+    return pa.schema([pa.field(c.name, ARROW.get(c.type, pa.string())) for c in schema.columns]
+                     + [pa.field(ROW, pa.int64(), nullable=False)])
+
+
+def to_arrow(frame: pd.DataFrame, schema: TableSchema, target: pa.Schema) -> pa.Table:
+    """A typed frame of the loader (money int64 fen, datetime64) in the spill's format."""
+    arrays = []
+    for col in schema.columns:
+        series = frame[col.name]
+        if col.type == "money":
+            fen = pa.array(series.to_numpy(dtype="int64", na_value=0),
+                           mask=series.isna().to_numpy() if series.hasnans else None)
+            arrays.append(pc.multiply(fen.cast(pa.decimal128(19, 0)), _CENT).cast(ARROW["money"]))
+        elif col.type == "date":
+            arrays.append(pa.array(series.to_numpy(dtype="datetime64[ns]"), from_pandas=True).cast(pa.date32()))
+        else:
+            arrays.append(pa.array(series, type=ARROW.get(col.type, pa.string()), from_pandas=True))
+    arrays.append(pa.array(frame.index.to_numpy(dtype="int64")))
+    return pa.Table.from_arrays(arrays, schema=target)
+
+
+class SpillWriter:
+    """Appends typed batches of one table to its Parquet file; :meth:`close` gives the table."""
+
+    def __init__(self, policy: SpillPolicy, schema: TableSchema):
+        policy.folder.mkdir(parents=True, exist_ok=True)
+        self.path = policy.folder / f"{schema.table}.parquet"
+        self.schema, self.target = schema, arrow_schema(schema)
+        self.writer = pq.ParquetWriter(self.path, self.target, compression="zstd")
+        self.rows = 0
+
+    def write(self, frame: pd.DataFrame) -> None:
+        self.writer.write_table(to_arrow(frame, self.schema, self.target), row_group_size=1 << 20)
+        self.rows += len(frame)
+
+    def close(self) -> "SpilledTable":
+        self.writer.close()
+        return SpilledTable(self.path, self.schema, self.rows)
+
+    def discard(self) -> None:
+        self.writer.close()
+        self.path.unlink(missing_ok=True)
+
+
+class _Quiet:
+    """A reporter for reading back: every cell was checked (and reported) when it was spilled."""
+
+    def rows(self, *args, **kwargs) -> None:
+        pass
+
+
+class SpilledTable:
+    """A table on disk that reads like a frame where the validation needs it to: ``len``,
+    ``columns``, ``index`` (the user's rows), ``t[column]`` (one column, typed as the loader
+    types it), ``t.loc[mask, column]`` (those rows only) and ``head(n)``."""
+
+    def __init__(self, path: Path, schema: TableSchema, rows: int):
+        self.path, self.schema, self.rows = Path(path), schema, rows
+        self._index: pd.Index | None = None
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def __repr__(self) -> str:
+        return f"SpilledTable({self.schema.table}, {self.rows} rows, {self.path})"
+
+    @property
+    def columns(self) -> pd.Index:
+        return pd.Index(self.schema.column_names)
+
+    @property
+    def empty(self) -> bool:
+        return self.rows == 0
+
+    @property
+    def index(self) -> pd.Index:
+        if self._index is None:
+            rows = pq.read_table(self.path, columns=[ROW]).column(ROW)
+            self._index = pd.Index(rows.to_numpy(), name="row")
+        return self._index
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            return self._column(key, pq.read_table(self.path, columns=[key]).column(key), self.index)
+        return pd.DataFrame({k: self[k] for k in key}, index=self.index)
+
+    @property
+    def loc(self) -> "_Rows":
+        return _Rows(self)
+
+    def head(self, n: int) -> pd.DataFrame:
+        reader = pq.ParquetFile(self.path)
+        table = next(reader.iter_batches(batch_size=max(n, 1)), None)
+        table = pa.Table.from_batches([table]) if table is not None else self.target_empty()
+        index = pd.Index(table.column(ROW).to_numpy(), name="row")
+        return pd.DataFrame({c.name: self._column(c.name, table.column(c.name), index)
+                             for c in self.schema.columns}, index=index)
+
+    def target_empty(self) -> pa.Table:
+        return arrow_schema(self.schema).empty_table()
+
+    def rows_where(self, rows: np.ndarray, columns: list[str]) -> pd.DataFrame:
+        """Only the given user rows of ``columns`` (streamed by row group, rows in file order)."""
+        wanted = pa.array(np.asarray(rows, dtype="int64"))
+        parts = []
+        for batch in pq.ParquetFile(self.path).iter_batches(columns=[*columns, ROW], batch_size=1 << 20):
+            keep = pc.is_in(batch.column(ROW), value_set=wanted)
+            if pc.any(keep).as_py():
+                parts.append(batch.filter(keep))
+        table = pa.Table.from_batches(parts) if parts else \
+            arrow_schema(self.schema).empty_table().select([*columns, ROW])
+        index = pd.Index(table.column(ROW).to_numpy(), name="row")
+        return pd.DataFrame({c: self._column(c, table.column(c), index) for c in columns}, index=index)
+
+    def _column(self, name: str, arr: pa.ChunkedArray, index: pd.Index) -> pd.Series:
+        col: Column = self.schema.column(name)
+        if col.type in STRING_TYPES:
+            return pd.Series(pd.arrays.ArrowStringArray(arr.cast(pa.large_string())), index=index, name=name)
+        series = native.as_contract(arr, index, col, _Quiet())
+        return series.rename(name)
+
+
+class _Rows:
+    """``t.loc[mask, column]`` of a :class:`SpilledTable`: the rows where ``mask`` holds."""
+
+    def __init__(self, table: SpilledTable):
+        self.table = table
+
+    def __getitem__(self, key):
+        mask, column = key
+        mask = pd.Series(mask)
+        rows = mask.index[mask.fillna(False).astype(bool).to_numpy()].to_numpy()
+        columns = [column] if isinstance(column, str) else list(column)
+        found = self.table.rows_where(rows, columns)
+        return found[column] if isinstance(column, str) else found
+
+
+def merge_problems(chunks: list[list[Problem]]) -> list[Problem]:
+    """The problems of a table typed batch by batch, as if it had been typed whole: table-level
+    problems once, at most MAX_ROWS_LISTED rows per (rule, column), one summary for the rest."""
+    out: list[Problem] = []
+    seen: set[Problem] = set()
+    listed: Counter = Counter()
+    unlisted: Counter = Counter()
+    first: dict[tuple, Problem] = {}
+    for chunk in chunks:
+        for p in chunk:
+            key = (p.rule, p.severity, p.table, p.file, p.column)
+            more = _MORE.search(p.message_en) if p.row is None else None
+            if more:
+                unlisted[key] += int(more.group(1))
+            elif p.row is None:
+                if p not in seen:
+                    seen.add(p)
+                    out.append(p)
+            elif listed[key] < MAX_ROWS_LISTED:
+                listed[key] += 1
+                first.setdefault(key, p)
+                out.append(p)
+            else:
+                unlisted[key] += 1
+    for key, count in unlisted.items():
+        p = first[key]
+        out.append(replace(p, row=None, value="", message_zh=f"{p.message_zh}（另有 {count} 行同类问题未逐行列出）",
+                           message_en=f"{p.message_en} ({count} more rows not listed)"))
+    return out
+
+
+# ---------------------------------------------------------------- the cache of spilled tables
+#: the modules whose code decides what a spilled table holds: a change to any of them is a new key
+_TYPING_MODULES = ("cells", "native", "csv_reader", "parquet_reader", "arrow_text", "dates", "money",
+                   "number_text", "headers", "spill", "loader")
+KEEP_PER_TABLE = 4
+
+
+@functools.cache
+def _code_digest() -> str:
+    digest = hashlib.sha256()
+    for name in _TYPING_MODULES:
+        digest.update((Path(__file__).parent / f"{name}.py").read_bytes())
+    return digest.hexdigest()
+
+
+class SpillCache:
+    """Spilled tables kept between runs, keyed by the SHA-256 of the input file(s), the table's
+    definition, the typing code and the row filter; entries are written under a temporary name
+    and renamed (two runs at once never see half an entry); the newest ``KEEP_PER_TABLE``
+    entries of a table are kept."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+
+    def key(self, schema: TableSchema, hashes: list[str], where) -> str:
+        digest = hashlib.sha256(_code_digest().encode())
+        digest.update(schema.model_dump_json().encode())
+        digest.update(json.dumps([hashes, where], sort_keys=True, default=str).encode())
+        return f"{schema.table}-{digest.hexdigest()[:32]}"
+
+    def get(self, key: str, schema: TableSchema):
+        """(SpilledTable, problems, flagged, source fields) of a cached entry, or None."""
+        meta, data = self.folder / f"{key}.json", self.folder / f"{key}.parquet"
+        if not (meta.is_file() and data.is_file()):
+            return None
+        try:
+            saved = json.loads(meta.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        os.utime(meta)  # recently used: kept by the pruning
+        problems = [Problem(**p) for p in saved["problems"]]
+        flagged = {tuple(k.split("\t")): np.asarray(v, dtype="int64") for k, v in saved["flagged"].items()}
+        return SpilledTable(data, schema, saved["rows"]), problems, flagged, saved["source"]
+
+    def put(self, key: str, table: SpilledTable, problems: list[Problem], flagged: dict,
+            source: dict) -> SpilledTable:
+        """Move the spilled file into the cache with its problems; the table at its new place."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        data, meta = self.folder / f"{key}.parquet", self.folder / f"{key}.json"
+        staging = self.folder / f".{key}.{os.getpid()}"
+        shutil.move(str(table.path), str(staging.with_suffix(".parquet")))
+        os.replace(staging.with_suffix(".parquet"), data)
+        saved = {"rows": table.rows, "problems": [asdict(p) for p in problems], "source": source,
+                 "flagged": {"\t".join(k): [int(r) for r in v] for k, v in flagged.items()}}
+        staging.with_suffix(".json").write_text(json.dumps(saved, ensure_ascii=False), encoding="utf-8")
+        os.replace(staging.with_suffix(".json"), meta)
+        self._prune(table.schema.table)
+        return SpilledTable(data, table.schema, table.rows)
+
+    def _prune(self, table: str) -> None:
+        entries = sorted(self.folder.glob(f"{table}-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in entries[KEEP_PER_TABLE:]:
+            old.unlink(missing_ok=True)
+            old.with_suffix(".parquet").unlink(missing_ok=True)
