@@ -168,6 +168,16 @@ def cohort_totals(ip: str, op: str | None, k: str, u: str, dip: str | None) -> s
      GROUP BY 1, 2 ORDER BY 1, 2"""
 
 
+
+#: the counts and fund sums of a care row (case or claim) by where it was treated, in both count scans
+_CARE_COUNTS = """COUNT(*)::BIGINT AS rows,
+           COUNT(*) FILTER (WHERE u.in_county)::BIGINT AS in_county,
+           COUNT(*) FILTER (WHERE u.national)::BIGINT AS national,
+           COUNT(*) FILTER (WHERE u.is_primary)::BIGINT AS "primary",
+           coalesce(SUM(c.fund_paid), 0)::BIGINT AS fund,
+           coalesce(SUM(c.fund_paid) FILTER (WHERE u.in_county), 0)::BIGINT AS fund_in,
+           coalesce(SUM(c.fund_paid) FILTER (WHERE u.is_primary), 0)::BIGINT AS fund_primary,"""
+
 def inpatient_counts(ip: str, u: str, ref: str, window, periods: str | None = None) -> tuple[str, list]:
     """Per community (and period): rows, scope flags, fund sums, referrals, costs, stays,
     matched costs."""
@@ -179,13 +189,7 @@ def inpatient_counts(ip: str, u: str, ref: str, window, periods: str | None = No
             "// 86400000000000, 1) END")
     matched = "u.member AND r.avg_cost > 0"
     sql = f"""
-    SELECT {key}c.community_id::VARCHAR AS community_id, COUNT(*)::BIGINT AS rows,
-           COUNT(*) FILTER (WHERE u.in_county)::BIGINT AS in_county,
-           COUNT(*) FILTER (WHERE u.national)::BIGINT AS national,
-           COUNT(*) FILTER (WHERE u.is_primary)::BIGINT AS "primary",
-           coalesce(SUM(c.fund_paid), 0)::BIGINT AS fund,
-           coalesce(SUM(c.fund_paid) FILTER (WHERE u.in_county), 0)::BIGINT AS fund_in,
-           coalesce(SUM(c.fund_paid) FILTER (WHERE u.is_primary), 0)::BIGINT AS fund_primary,
+    SELECT {key}c.community_id::VARCHAR AS community_id, {_CARE_COUNTS}
            COUNT(*) FILTER (WHERE {known} AND u.care > f.care)::BIGINT AS ref_up,
            COUNT(*) FILTER (WHERE {known} AND u.care < f.care)::BIGINT AS ref_down,
            coalesce(SUM(c.total_cost), 0)::BIGINT AS cost,
@@ -205,13 +209,7 @@ def outpatient_counts(op: str, u: str, window, periods: str | None = None) -> tu
     w, params = _window("c", "service_date", window)
     join, key = _periods("c", "service_date", periods)
     sql = f"""
-    SELECT {key}c.community_id::VARCHAR AS community_id, COUNT(*)::BIGINT AS rows,
-           COUNT(*) FILTER (WHERE u.in_county)::BIGINT AS in_county,
-           COUNT(*) FILTER (WHERE u.national)::BIGINT AS national,
-           COUNT(*) FILTER (WHERE u.is_primary)::BIGINT AS "primary",
-           coalesce(SUM(c.fund_paid), 0)::BIGINT AS fund,
-           coalesce(SUM(c.fund_paid) FILTER (WHERE u.in_county), 0)::BIGINT AS fund_in,
-           coalesce(SUM(c.fund_paid) FILTER (WHERE u.is_primary), 0)::BIGINT AS fund_primary,
+    SELECT {key}c.community_id::VARCHAR AS community_id, {_CARE_COUNTS}
            coalesce(SUM(c.total_cost), 0)::BIGINT AS cost
       FROM {op} c{join} LEFT JOIN {u} u ON c.unit_id = u.unit_id
      WHERE c.community_id IS NOT NULL{w}
