@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_monthly.py --scale 1 [--data DIR] [--format csv|parquet]
                                                  [--months 3 | --months all] [--no-year]
+                                                 [--keep DIR]
 
 1. generates the sample county at ``--scale`` with ``settlement sample`` (not timed), or takes
    an existing folder of that scale with ``--data DIR``;
@@ -86,10 +87,15 @@ def main() -> None:
     parser.add_argument("--months", default="3",
                         help="a month number, several (1,6,12), or 'all' for twelve")
     parser.add_argument("--no-year", action="store_true", help="skip the year-end run")
+    parser.add_argument("--keep", type=Path,
+                        help="an empty folder that keeps the runs (reports/, runs.db) for a comparison")
     args = parser.parse_args()
     months = list(range(1, 13)) if args.months == "all" else [int(m) for m in args.months.split(",")]
     with tempfile.TemporaryDirectory(prefix="bench_monthly_") as tmp:
-        work = Path(tmp)
+        work = Path(tmp) if args.keep is None else args.keep
+        work.mkdir(parents=True, exist_ok=True)
+        if any(work.iterdir()):
+            raise SystemExit(f"--keep {work}: the folder is not empty")
         data = args.data
         if data is None:
             data = work / "data"

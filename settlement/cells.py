@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from settlement import native
-from settlement.arrow_text import as_text, is_text, trimmed
+from settlement.arrow_text import as_text, has_control, is_text, trimmed
 from settlement.dates import parse_dates
 from settlement.money import parse_yuan
 from settlement.number_text import exact_int, invalid_reasons, normalise_numbers
@@ -248,12 +248,11 @@ def _booleans(arr, empty, text, col: Column, report: "Reporter") -> pd.Series:
     return pd.Series(is_true, index=text.index)
 
 
-_CONTROL = r"[\x{01}-\x{08}\x{0b}\x{0c}\x{0e}-\x{1f}\x{7f}]"
-CONTROL_CHECK_ROWS = 200_000  # ids of larger tables (claims) are not scanned: cost; names always are
+_CONTROL = r"[\x{01}-\x{08}\x{0b}\x{0c}\x{0e}-\x{1f}\x{7f}]"  # arrow_text.CONTROL_BYTE
 
 
 def _strings(arr, empty_arr, empty, text, col: Column, report: "Reporter") -> pd.Series:
-    if col.type == "text" or len(arr) < CONTROL_CHECK_ROWS:
+    if has_control(arr):  # every text column of every table, whatever its length or batch
         control = _np(pc.match_substring_regex(arr, _CONTROL))
         if control.any():  # the value shown with the characters made visible (never an ESC on a console)
             shown = _text(pc.replace_substring_regex(arr, _CONTROL, "�"), text.index)

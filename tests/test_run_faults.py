@@ -55,13 +55,13 @@ def test_the_folder_is_partial_until_its_manifest_is_written(tmp_path, monkeypat
     import settlement.report as report
 
     seen = []
-    real = report.write_workbooks
+    real = report.start_writing
 
     def watching(run_dir, tables, context, **kw):
         seen.append((Path(run_dir).name, sorted(p.name for p in Path(run_dir).parent.iterdir())))
         return real(run_dir, tables, context, **kw)
 
-    monkeypatch.setattr(report, "write_workbooks", watching)
+    monkeypatch.setattr(report, "start_writing", watching)
     outcome, _ = run(write_folder(tmp_path / "data"), tmp_path / "out", f"sqlite:///{tmp_path / 'r.db'}")
     assert outcome.ok
     assert seen == [(f"{outcome.run_id}.partial", [f"{outcome.run_id}.partial"])]  # final name absent

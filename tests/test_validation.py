@@ -380,7 +380,7 @@ def test_config_errors_are_reported_cleanly_with_exit_1(tmp_path, monkeypatch, m
     import settlement.validation as validation
 
     monkeypatch.setattr(validation, "run_suites",  # config errors are the point here: no GX run
-                        lambda inputs, year, use_gx=True: validation.gx_suites.run_suites(inputs, year, use_gx=False))
+                        lambda inputs, year, use_gx=True, **kw: validation.gx_suites.run_suites(inputs, year, use_gx=False, **kw))
     result = _cli(_config(tmp_path, mutate), write_folder(tmp_path / "data"))
     assert result.exit_code == 1
     assert expected in result.output and "Traceback" not in result.output

@@ -88,9 +88,11 @@ def read_cases(cases: pd.DataFrame | Path) -> pd.DataFrame:
 def by_user_row(frame: pd.DataFrame) -> pd.DataFrame:
     """Cases read from Parquet, indexed by the user's row numbers when the file holds them
     (``_row`` of a spilled table, :mod:`settlement.spill`: problems then name the row as a run
-    in memory does), else by position 0 … n−1."""
+    in memory does), else as the loader numbers a Parquet file: row n is the n-th data row
+    (position + 1; a file used in place, :mod:`settlement.in_place`)."""
     if ROW not in frame.columns:
-        return frame
+        return frame.set_axis(pd.RangeIndex(1, len(frame) + 1, name="row")) \
+            if isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0 else frame
     return frame.drop(columns=ROW).set_axis(pd.Index(frame[ROW].to_numpy(), name="row"))
 
 

@@ -96,7 +96,8 @@ def build_bulletin(tables: dict[str, pd.DataFrame], params: Params, month: str,
 def _indicator_rows(source, ws, dip_cases, tables, params, engine) -> dict[str, tuple]:
     """period → (indicator rows, scan counts) of the periods ``ws`` of the ``source`` year
     (one by-period scan; ``dip_cases`` with discharge dates, or None)."""
-    counts = bt.period_counts(source, ws, tables["units"], engine=engine)
+    counts = bt.period_counts(source, ws, tables["units"], engine=engine,
+                              persons=params.indicators.visit_rate_basis == "persons")
     return {p: (bt.indicator_rows(c, None if dip_cases is None else
                                   bt.in_window(dip_cases, "discharge_date", ws[p]),
                                   tables, params, p), c)

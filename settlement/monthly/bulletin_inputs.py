@@ -42,8 +42,7 @@ def year_packages(tables: dict[str, pd.DataFrame], resolved: Resolved,
     from settlement.pipeline import STAGES
     from settlement.stage import Context, Frames
 
-    none = {name: _no_rows(tables[name], name) for name in ("inpatient_cases", "outpatient_claims")}
-    frames, ctx, problems = Frames({**tables, **none}), Context(resolved, engine), []
+    frames, ctx, problems = Frames({**tables, **empty_big_tables(tables)}), Context(resolved, engine), []
     for stage in STAGES:
         result = stage.run(frames, ctx)
         frames.add(result)
@@ -51,6 +50,12 @@ def year_packages(tables: dict[str, pd.DataFrame], resolved: Resolved,
         if "packages" in frames.results:
             return frames.results["packages"][["community_id", "package"]], problems
     raise LookupError("no stage of the settlement makes the packages")  # a bug, not data
+
+
+def empty_big_tables(tables: dict) -> dict[str, pd.DataFrame]:
+    """The case and claim tables without their rows, as :func:`year_packages` gives them to
+    the stages."""
+    return {name: _no_rows(tables[name], name) for name in ("inpatient_cases", "outpatient_claims")}
 
 
 def _no_rows(table, name: str) -> pd.DataFrame:

@@ -145,12 +145,14 @@ def dip_in_window(dip_cases: pd.DataFrame, cases: pd.DataFrame, w: Window) -> pd
 
 
 def period_counts(source: dict, ws: dict[str, Window], units: pd.DataFrame, *,
-                  engine) -> dict[str, pd.DataFrame]:
+                  engine, persons: bool = True) -> dict[str, pd.DataFrame]:
     """period → the indicator scan's counts of that window of the ``source`` year's big
-    tables: ONE by-period scan for all the windows."""
+    tables: ONE by-period scan for all the windows. ``persons=False`` (县域内就诊率 by visits,
+    the only indicator that counts persons): the distinct persons — the costliest count, one
+    query per window — are not counted and are 0, as in the year-end indicator stage."""
     counts = engine.indicator_counts_by_period(
         scan_table(source["inpatient_cases"]), scan_table(source["outpatient_claims"]), units,
-        windows=scan_windows(ws))
+        windows=scan_windows(ws), persons=persons)
     return {p: counts.loc[counts["period"] == p].drop(columns="period").reset_index(drop=True)
             for p in ws}
 

@@ -111,13 +111,15 @@ def presettle_month(t: dict[str, pd.DataFrame], params: DipParams, month: str,
 
 def year_to_date_cases(t: dict[str, pd.DataFrame], params: DipParams, month: str,
                        dated: list[tuple] | None = None) -> pd.DataFrame:
-    """dip_cases of the cases discharged from January to the end of ``month``, priced at the
+    """dip_cases of the cases discharged from 1 January to the end of ``month``, priced at the
     budget point value (the monthly bulletin's CMI, DIP spend and execution progress), each
-    with its case's ``discharge_date`` (the bulletin's periods are date windows of them)."""
+    with its case's ``discharge_date`` (the bulletin's periods are date windows of them).
+    Bounded on both sides: a case table used where it lies (the user's own Parquet,
+    :mod:`settlement.in_place`) may hold other years' rows, which the month does not hold."""
     from settlement.monthly.bulletin_tables import with_discharge
 
-    _, last = month_bounds(month)
-    ytd = discharged(t["inpatient_cases"], None, last)
+    first, last = month_bounds(month)
+    ytd = discharged(t["inpatient_cases"], first.replace(month=1), last)
     at_budget = {"point_value_mode": "published", "published_point_value": params.budget_point_value,
                  "payment_method": "dip"}
     priced = params.model_copy(update=at_budget)

@@ -12,6 +12,7 @@ supersedes its earlier run (only the latest counts in paid_to_date and at year e
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import click
@@ -64,11 +65,16 @@ def _steps(store, run_id, config, config_path, data_dir, run_dir, month, progres
     failed = Outcome(ok=False, problems=problems, run_id=run_id, run_dir=run_dir)
     spill = _spill(work, run_dir)
     try:
+        # the objects alive before the load (the modules) and after it (the inputs) are frozen
+        # out of the cyclic garbage collector, so that its full collections scan only what the
+        # month's steps make (as the year-end run, pipeline._run_steps); unfrozen at the end
+        gc.freeze()
         with steps("读取与校验 load and validate"):
-            _, resolved, loaded, found = load_month(config_path, data_dir, month, spill)
+            checked, resolved, loaded, found = load_month(config_path, data_dir, month, spill)
             problems += found
             store.update_run(run_id, input_hashes=loaded.file_hashes,
                              input_rows={t: len(f) for t, f in loaded.tables.items()})
+        gc.freeze()  # and the inputs, once loaded and checked
         result = None
         if not has_errors(problems) and resolved is not None:
             with steps(f"{month} DIP 月度预结算 monthly pre-settlement"):
@@ -79,7 +85,8 @@ def _steps(store, run_id, config, config_path, data_dir, run_dir, month, progres
                 problems += result.problems
             if not has_errors(problems):
                 with steps(f"{month} 月度通报与预警 bulletin and early warning"):
-                    bulletin = _bulletin(loaded.tables, resolved, month)
+                    bulletin = _bulletin(loaded.tables, resolved, checked.sha256, month,
+                                         run_dir.parent)
                     problems += bulletin.warnings
         write_report(problems, loaded, work / "validation")
         if result is None or has_errors(problems):
@@ -99,6 +106,7 @@ def _steps(store, run_id, config, config_path, data_dir, run_dir, month, progres
         end_failed_run(exc, store, run_id, steps.timings, work, echo, "月度预结算失败 month run failed")
         return failed, None
     finally:
+        gc.unfreeze()
         spill.clear()
     return Outcome(ok=True, problems=problems, run_id=run_id, run_dir=run_dir), result
 
@@ -136,14 +144,18 @@ def _write(work: Path, result: MonthResult, config, resolved, loaded, run_id: st
                       f"{resolved.source('dip.presettlement_ratio')}。")
 
 
-def _bulletin(tables, resolved, month: str):
+def _bulletin(tables, resolved, config_sha256: str, month: str, out_root: Path):
     """The month's bulletin (H10's :mod:`settlement.monthly.bulletin`) from the year to date,
     its DIP cases priced at the budget point value, with the year's package per community (so
-    基金执行进度 and the year-end projection are there); its warnings join the run's problems.
+    基金执行进度 and the year-end projection are there; kept between month runs in
+    ``<reports>/.cache/packages``, :mod:`.package_cache`); its warnings join the run's problems.
     The settlement's own problems on the partial year are not the month's and are left out."""
     from settlement.monthly.bulletin_inputs import bulletin_for_month
+    from settlement.monthly.package_cache import cached_year_packages
 
-    bulletin, _ = bulletin_for_month(tables, resolved, month)
+    packages = cached_year_packages(tables, resolved, config_sha256,
+                                    Path(out_root) / ".cache" / "packages")
+    bulletin, _ = bulletin_for_month(tables, resolved, month, packages=packages)
     return bulletin
 
 

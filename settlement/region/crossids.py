@@ -35,6 +35,7 @@ def cross_county_problems(split, work: Path) -> list[Problem]:
     con = duckdb.connect(str(tmp / "ids.duckdb"),  # a file: the hashes of every id stay on disk
                          config={"memory_limit": MEMORY_LIMIT, "threads": 2,
                                  "temp_directory": str(tmp), "preserve_insertion_order": False})
+    con.execute("SET enable_progress_bar = false")
     try:
         for table, (column, label) in KEYS.items():
             if table in split.files:

@@ -77,7 +77,7 @@ def split_big_tables(data_dir: Path, communities: pd.DataFrame, county_ids: list
 
     folder = work / SPLIT_DIR
     whole = load_folder(data_dir, tables=list(SPILLED_TABLES),
-                        spill=SpillPolicy(folder / "whole", min_bytes=0, min_rows=0))
+                        spill=SpillPolicy(folder / "whole", min_bytes=0, min_rows=0, in_place=False))
     home = _home(communities)
     out = SplitTables()
     for name, table in whole.tables.items():
@@ -88,7 +88,8 @@ def split_big_tables(data_dir: Path, communities: pd.DataFrame, county_ids: list
         out.problems += [p for p in whole.problems if p.table == name]
         out.file_hashes.update(_hashes_of(whole, name))
         out.flagged.update({k: v for k, v in whole.flagged.items() if k[0] == name})
-        table.path.unlink()
+        if table.owned:  # never the user's own file
+            table.path.unlink()
     pa.default_memory_pool().release_unused()
     return out
 

@@ -57,6 +57,8 @@ def money_columns(name: str, frame: pd.DataFrame) -> list[str]:
 
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # OWASP CSV injection: cells Excel would run
+#: the same starts as one regular expression (one pass over a column instead of six)
+_FORMULA_START_RE = "^[" + "".join("\\-" if c == "-" else c for c in FORMULA_START) + "]"
 
 
 def escape_formula(values: pd.Series) -> pd.Series:
@@ -159,9 +161,7 @@ def _per_value(function):
 @_per_value
 def _escaped(text: pa.Array) -> pa.Array:
     """A leading ``'`` before text that starts like a formula (:data:`FORMULA_START`)."""
-    risky = pc.fill_null(pc.starts_with(text, "="), False)
-    for start in FORMULA_START[1:]:
-        risky = pc.or_(risky, pc.fill_null(pc.starts_with(text, start), False))
+    risky = pc.fill_null(pc.match_substring_regex(text, _FORMULA_START_RE), False)  # one pass
     return pc.if_else(risky, pc.binary_join_element_wise("'", text, ""), text)
 
 
@@ -214,13 +214,12 @@ def float_text(values: np.ndarray) -> pa.Array:
 
 
 QUOTE_WHEN = ('"', ",", "\n")  # pandas' rule: csv.QUOTE_MINIMAL with lineterminator "\n"
+_QUOTE_WHEN_RE = "[" + "".join(QUOTE_WHEN) + "]"
 
 
 @_per_value
 def _quoted(text: pa.Array) -> pa.Array:
-    needs = pc.fill_null(pc.match_substring(text, QUOTE_WHEN[0]), False)
-    for char in QUOTE_WHEN[1:]:
-        needs = pc.or_(needs, pc.fill_null(pc.match_substring(text, char), False))
+    needs = pc.fill_null(pc.match_substring_regex(text, _QUOTE_WHEN_RE), False)  # one pass
     if not pc.any(needs).as_py():
         return text
     doubled = pc.replace_substring(text, '"', '""')

@@ -163,14 +163,15 @@ class Engine:
     def indicator_counts_by_period(self, inpatient_cases: Table, outpatient_claims: Table,
                                    units: pd.DataFrame,
                                    reference_costs: pd.DataFrame | None = None, *,
-                                   windows: Mapping[str, Window]) -> pd.DataFrame:
+                                   windows: Mapping[str, Window],
+                                   persons: bool = True) -> pd.DataFrame:
         """:meth:`indicator_counts` of every window at once: ``period`` (string, the key of
         ``windows``) then :data:`INDICATOR_SCAN_COLUMNS`; each period's rows are exactly
-        ``indicator_counts(..., window=windows[period])``'s, periods in the order given (the
-        month is one more grouping key of the same scan). This reference runs one scan per
-        window; an engine may override it with one pass."""
+        ``indicator_counts(..., window=windows[period], persons=persons)``'s, periods in the
+        order given (the month is one more grouping key of the same scan). This reference runs
+        one scan per window; an engine may override it with one pass."""
         return _by_period({p: self.indicator_counts(inpatient_cases, outpatient_claims, units,
-                                                    reference_costs, window=w)
+                                                    reference_costs, window=w, persons=persons)
                            for p, w in windows.items()}, INDICATOR_SCAN_COLUMNS)
 
     def expenditure_lines_by_period(self, dip_cases: Table, inpatient_cases: Table,

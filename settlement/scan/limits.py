@@ -24,3 +24,13 @@ def duckdb_config(memory_limit: str | None = None, temp_directory: str | Path | 
     if threads:
         config["threads"] = int(threads)
     return config
+
+
+def connect(database: str = ":memory:", **limits):
+    """A DuckDB connection with :func:`duckdb_config` and no progress bar (a long query would
+    otherwise draw one into the run's own progress lines)."""
+    import duckdb
+
+    con = duckdb.connect(database, config=duckdb_config(**limits))
+    con.execute("SET enable_progress_bar = false")
+    return con

@@ -29,6 +29,7 @@ so the same inputs and config give identical result files whatever the run id.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
 from pathlib import Path
@@ -187,6 +188,26 @@ class RunStore(RunReader):
         results stays, the run is marked ``failed`` with the reason (in its own transaction)
         and the exception is raised again.
         """
+        with self.saving(run_id, tables, timings, working_columns) as counts:
+            pass
+        return counts
+
+    @contextlib.contextmanager
+    def saving(self, run_id: str, tables: Mapping[str, pd.DataFrame | TableParts],
+               timings: Mapping[str, float] | None = None,
+               working_columns: Literal["skip", "error"] = "skip"):
+        """:meth:`save_results` with the caller's own work between the inserts and the commit::
+
+            with store.saving(run_id, tables, steps.timings) as counts:
+                writing.finish()      # the run's files, written while the rows went in
+
+        The rows are inserted (as :meth:`save_results` does, a failure there marks the run
+        failed) and the body runs inside the still open transaction; only when it ends without
+        an exception is the run marked ``succeeded`` and committed. An exception of the body
+        rolls every row back and is raised as it is (the caller says why the run failed).
+        ``timings`` is read after the body, so a timer the body updates is recorded whole;
+        ``persist`` is the time of the re-check and the inserts.
+        """
         record = self.get_run(run_id)
         if record.status != "running":
             raise StoreError(f"结算 {run_id} 状态为 {record.status}，不能再保存结果 / run is "
@@ -196,26 +217,38 @@ class RunStore(RunReader):
             reason = "结果表与数据库结构不符 results do not fit the database: " + "; ".join(problems)
             self.fail_run(run_id, reason, timings)
             raise StoreError(reason)
+        in_body = False
         try:
             with write_transaction(self.engine) as conn:
-                return self._finish(conn, run_id, tables, columns, timings or {})
-        except PeriodRuleBroken as exc:
-            self.fail_run(run_id, str(exc), timings)
+                started = time.perf_counter()
+                row, counts = self._finish(conn, run_id, tables)
+                persist = round(time.perf_counter() - started, 3)
+                in_body = True
+                yield counts
+                in_body = False
+                self._succeed(conn, run_id, row, counts, columns,
+                              {**(timings or {}), "persist": persist})
+        except BaseException as exc:
+            if in_body:  # the caller's own failure: rolled back, reported by the caller
+                raise
+            self._saving_failed(run_id, exc, timings)
             raise
-        except sa.exc.IntegrityError as exc:
+
+    def _saving_failed(self, run_id: str, exc: BaseException, timings) -> None:
+        """Mark the run failed with why its results could not be saved (then re-raised)."""
+        if isinstance(exc, PeriodRuleBroken):
+            self.fail_run(run_id, str(exc), timings)
+        elif isinstance(exc, sa.exc.IntegrityError):
             guard = periods.unique_violation(exc)
             self.fail_run(run_id, guard or f"保存结果失败 saving results failed: {_reason(exc)}", timings)
             if guard:
                 raise PeriodRuleBroken(guard) from None
-            raise
-        except BaseException as exc:  # Ctrl-C too: the run must not stay "running"
+        else:  # Ctrl-C too: the run must not stay "running"
             self.fail_run(run_id, f"保存结果失败 saving results failed: {_reason(exc)}", timings)
-            raise
 
-    def _finish(self, conn: sa.Connection, run_id: str, tables: Mapping[str, pd.DataFrame],
-                columns: dict, timings: Mapping[str, float]) -> dict[str, int]:
-        """Inside the final transaction: re-check, insert, mark succeeded (and take the closure)."""
-        started = time.perf_counter()
+    def _finish(self, conn: sa.Connection, run_id: str,
+                tables: Mapping[str, pd.DataFrame]) -> tuple[dict, dict[str, int]]:
+        """Inside the final transaction: (the run's row, rows per table) — re-checked, inserted."""
         row = self._locked_row(conn, run_id)
         if row["status"] != "running":
             raise StoreError(f"结算 {run_id} 已被标记为 {row['status']}（{row['failure_reason']}），"
@@ -226,10 +259,14 @@ class RunStore(RunReader):
             periods.may_finish(conn, row)
         counts = {name: _insert(conn, run_id, name, tables[name])
                   for name in RESULT_SPECS if name in tables}
+        return row, counts
+
+    def _succeed(self, conn: sa.Connection, run_id: str, row: dict, counts: dict[str, int],
+                 columns: dict, timings: Mapping[str, float]) -> None:
+        """Still inside it: status succeeded (and, superseding, the closure taken over)."""
         now = self.clock()
         values = dict(status="succeeded", finished_at=now, result_rows=counts, result_columns=columns,
-                      timings={**(row["timings"] or {}), **timings,
-                               "persist": round(time.perf_counter() - started, 3)})
+                      timings={**(row["timings"] or {}), **timings})
         if row["supersedes"]:
             taken = conn.execute(runs.update().where(runs.c.run_id == row["supersedes"],
                                                      runs.c.superseded_by.is_(None))
@@ -239,7 +276,6 @@ class RunStore(RunReader):
                                        "by another run; results not saved")
             values.update(closed=True, closed_at=now)  # the closure passes to the new run
         conn.execute(runs.update().where(runs.c.run_id == run_id).values(**values))
-        return counts
 
     def fail_run(self, run_id: str, reason: str, timings: Mapping[str, float] | None = None,
                  interrupted: bool = False) -> None:

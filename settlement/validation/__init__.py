@@ -27,7 +27,7 @@ import pandas as pd
 from settlement.loader import LoadResult
 from settlement.problems import Problem
 from settlement.schema import contract
-from settlement.validation.cross_table import check_cross_table, money_totals, total_problems
+from settlement.validation.cross_table import check_cross_table, member_levels, money_totals, total_problems
 from settlement.validation.gx_suites import SuiteRun, run_suites
 from settlement.validation.inputs import Inputs
 
@@ -61,18 +61,32 @@ def validate_dataset(loaded: LoadResult, year: int | None, resolved=None, use_gx
     inputs = Inputs.of(loaded)
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    problems, suites = run_suites(inputs, year, use_gx=use_gx)
+    ahead: dict = {}
+    problems, suites = run_suites(inputs, year, use_gx=use_gx, meanwhile=lambda: _ahead(inputs, ahead))
     timings["suites"] = time.perf_counter() - started
     started = time.perf_counter()
     problems += check_cross_table(inputs, year, resolved)
     timings["cross_table"] = time.perf_counter() - started
     started = time.perf_counter()
-    totals = money_totals(inputs)
+    totals = ahead["totals"] if "totals" in ahead else money_totals(inputs)
     problems += total_problems(inputs, totals)
     timings["totals"] = time.perf_counter() - started
     inputs.close()
     loaded.validation = ValidationRun(year, suites, totals, timings)
     return loaded.localise(missing + problems)
+
+
+def _ahead(inputs: Inputs, out: dict) -> None:
+    """The questions of the later rules that change nothing, asked while GX runs
+    (:func:`run_suites`): the large tables' unresolved ids (cached by :meth:`Inputs.unresolved`),
+    the money totals and the cases' hospital levels (:meth:`Inputs.cached`)."""
+    from settlement.validation.id_checks import references
+
+    for table, column, targets in references(inputs):
+        if targets and inputs.sql.large(table):
+            inputs.unresolved(table, column, targets)
+    out["totals"] = money_totals(inputs)
+    member_levels(inputs)
 
 
 def required_table_problems(loaded: LoadResult, schemas: dict | None = None) -> list[Problem]:

@@ -217,8 +217,12 @@ def budgets_present(inputs: Inputs, year=None) -> list[Problem]:
 
 
 # ---------------------------------------------------------------- cases and claims
-def _member_levels(inputs: Inputs) -> pd.DataFrame | None:
-    """Cases with a DIP group at member units: (dip_group, level) per case row."""
+def member_levels(inputs: Inputs) -> pd.DataFrame | None:
+    """Cases with a DIP group at member units: (dip_group, level) per case row (once)."""
+    return inputs.cached("member_levels", lambda: _levels_of_cases(inputs))
+
+
+def _levels_of_cases(inputs: Inputs) -> pd.DataFrame | None:
     if not (inputs.has("inpatient_cases", "unit_id", "dip_group")
             and inputs.has("units", "unit_id", "level", "community_id", "category")):
         return None
@@ -232,7 +236,7 @@ def _member_levels(inputs: Inputs) -> pd.DataFrame | None:
 
 def reference_costs(inputs: Inputs, year=None) -> list[Problem]:
     problems: list[Problem] = []
-    used = _member_levels(inputs)
+    used = member_levels(inputs)
     if used is None or not inputs.has("dip_reference_costs", "group_code", "level"):
         return problems
     if inputs.has("dip_groups", "group_code"):  # unknown groups are fk.dip_groups problems already
@@ -332,7 +336,7 @@ def periods_in_year(inputs: Inputs, year: int | None) -> list[Problem]:
 
 def level_coefficients(inputs: Inputs, resolved) -> list[Problem]:
     """Every hospital level with member-unit DIP cases has a level coefficient in the config."""
-    used = _member_levels(inputs)
+    used = member_levels(inputs)
     try:
         known = set(resolved.params.dip.level_coefficients)
     except AttributeError:

@@ -27,7 +27,7 @@ ENTITY_REFERENCES = {("performance_scores", "entity_id"): (("units", "unit_id"),
                      ("prepayments", "payee_id"): (("units", "unit_id"), ("communities", "community_id"))}
 
 
-def _references(inputs: Inputs):
+def references(inputs: Inputs):
     """(table, column, [(target table, key)]) of every id reference whose tables were read."""
     out = []
     for table, schema in inputs.schemas.items():
@@ -56,7 +56,7 @@ def lost_leading_zeros(inputs: Inputs) -> list[Problem]:
     """One problem per table whose ids lost their leading zeros; the rows it explains are
     marked in ``inputs.flagged`` so the foreign-key rules do not list them again."""
     found: dict[tuple[str, str], dict] = {}  # (table that lost zeros, column) → summary
-    for table, column, targets in _references(inputs):
+    for table, column, targets in references(inputs):
         if not targets:
             continue
         unresolved = inputs.unresolved(table, column, targets)

@@ -35,6 +35,7 @@ class Inputs:
     flagged: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
     schemas: dict[str, TableSchema] = field(default_factory=contract)
     _unresolved: dict = field(default_factory=dict, repr=False)
+    _memo: dict = field(default_factory=dict, repr=False)
     _sql: object = field(default=None, repr=False)
 
     @property
@@ -76,6 +77,12 @@ class Inputs:
             known = pd.concat([self.tables[t][k].dropna() for t, k in targets]).unique()
             self._unresolved[key] = values.notna() & ~values.isin(known)
         return self._unresolved[key]
+
+    def cached(self, key: str, compute):
+        """``compute()`` once per validation (a value several rules derive from the same columns)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     def file(self, table: str) -> str:
         return self.files.get(table, "")

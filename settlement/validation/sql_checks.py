@@ -28,6 +28,8 @@ gives 2, the second returns their ``_row`` (say 4 711 and 90 002), the problem l
 
 from __future__ import annotations
 
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -57,20 +59,20 @@ class Tables:
     """The loaded frames as DuckDB views (registered on first use), ``_row`` = the user's row."""
 
     def __init__(self, frames: dict[str, pd.DataFrame]):
-        import duckdb
+        from settlement.scan.limits import connect
 
         self.frames = frames
-        from settlement.scan.limits import duckdb_config
-
-        self.con = duckdb.connect(":memory:", config=duckdb_config())
+        self.con = connect(":memory:")
         self._registered: set[str] = set()
 
     def view(self, table: str) -> str:
         if table not in self._registered:
             frame = self.frames[table]
             if isinstance(frame, SpilledTable):  # on disk: read by DuckDB, money as fen like the frames
+                options = "" if frame.row_column else ", file_row_number = true"
+                kept = f" WHERE {window_predicate(*frame.window)}" if frame.kept is not None else ""
                 self.con.execute(f"CREATE VIEW t_{table} AS SELECT {_fen_columns(frame)} "
-                                 f"FROM read_parquet({literal(str(frame.path))})")
+                                 f"FROM read_parquet({literal(str(frame.path))}{options}){kept}")
             else:
                 arrow = pa.table({"_row": pa.array(frame.index.to_numpy(dtype="int64")),
                                   **{c: _arrow(frame[c]) for c in frame.columns}})
@@ -134,9 +136,29 @@ class Tables:
         self.con.close()
 
 
+def window_predicate(column: str, values: list) -> str:
+    """The rows of a file used in place under the loader's ``where`` on a date column (a month
+    run's days, :func:`settlement.in_place.kept`) as SQL: the same rows — a date32 cell is kept
+    when its ISO text is one of ``values`` — as a range when the days follow each other."""
+    days = sorted({dt.date.fromisoformat(v) for v in map(str, values) if _iso_day(v)})
+    if not days:
+        return "FALSE"
+    if (days[-1] - days[0]).days + 1 == len(days):
+        return f"{quote(column)} BETWEEN DATE '{days[0]}' AND DATE '{days[-1]}'"
+    return f"{quote(column)} IN ({', '.join(f'DATE {chr(39)}{d}{chr(39)}' for d in days)})"
+
+
+def _iso_day(value) -> bool:
+    try:
+        return dt.date.fromisoformat(str(value)).isoformat() == str(value)
+    except ValueError:
+        return False
+
+
 def _fen_columns(table: SpilledTable) -> str:
-    """The select list of a spilled table: ``_row``, every column, money (yuan) as BIGINT fen."""
-    out = ["_row"]
+    """The select list of a spilled table: ``_row``, every column, money (yuan) as BIGINT fen
+    (a file used in place: ``_row`` = its row number, position + 1)."""
+    out = ["_row" if table.row_column else "file_row_number + 1 AS _row"]
     for col in table.schema.columns:
         name = quote(col.name)
         out.append(f"CAST({name} * 100 AS BIGINT) AS {name}" if col.type == "money" else
