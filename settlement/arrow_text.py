@@ -50,19 +50,22 @@ def trimmed(arr: pa.ChunkedArray) -> pa.ChunkedArray:
     return arr if not _may_need_trim(arr) else pc.utf8_trim_whitespace(arr)
 
 
+def cell_bytes(chunk: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, bytes) of a text array's cells, no copy: cell ``i`` is ``body[at[i]:at[i+1]]``."""
+    _, offsets, data = chunk.buffers()
+    kind = "<i8" if pa.types.is_large_string(chunk.type) else "<i4"
+    at = np.frombuffer(offsets, dtype=kind)[chunk.offset: chunk.offset + len(chunk) + 1] if len(chunk) \
+        else np.zeros(1, dtype=kind)
+    body = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
+    return at - at[0], body[at[0]:at[-1]]
+
+
 def _may_need_trim(arr: pa.ChunkedArray) -> bool:
     for chunk in arr.chunks:
-        if not len(chunk):
-            continue
-        _, offsets, data = chunk.buffers()
-        kind = "<i8" if pa.types.is_large_string(chunk.type) else "<i4"
-        at = np.frombuffer(offsets, dtype=kind)[chunk.offset: chunk.offset + len(chunk) + 1]
-        if data is None:
-            continue
+        at, body = cell_bytes(chunk)
         nonempty = at[1:] > at[:-1]
         if not nonempty.any():
             continue
-        body = np.frombuffer(data, dtype=np.uint8)
         if _TRIM_CANDIDATE[body[at[:-1][nonempty]]].any() or _TRIM_CANDIDATE[body[at[1:][nonempty] - 1]].any():
             return True
     return False
@@ -77,14 +80,7 @@ def has_control(arr: pa.ChunkedArray) -> bool:
     """Whether a cell holds a control character of :data:`CONTROL_BYTE` (numpy over Arrow's
     buffers: ~50× a regular expression over every cell)."""
     for chunk in arr.chunks:
-        if not len(chunk):
-            continue
-        _, offsets, data = chunk.buffers()
-        if data is None:
-            continue
-        kind = "<i8" if pa.types.is_large_string(chunk.type) else "<i4"
-        at = np.frombuffer(offsets, dtype=kind)[chunk.offset: chunk.offset + len(chunk) + 1]
-        body = np.frombuffer(data, dtype=np.uint8)[at[0]:at[-1]]
+        _, body = cell_bytes(chunk)
         low = (body < 0x20) | (body == 0x7F)
         if low.any() and CONTROL_BYTE[body[low]].any():
             return True

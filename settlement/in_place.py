@@ -42,7 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from settlement.arrow_text import _TRIM_CANDIDATE, CONTROL_BYTE
+from settlement.arrow_text import CONTROL_BYTE, _may_need_trim, cell_bytes
 from settlement.headers import resolve_header
 from settlement.schema import STRING_TYPES, Column, TableSchema
 
@@ -180,25 +180,19 @@ def _text_touched(arr: pa.Array, col: Column) -> bool:
         arr = arr.dictionary
         if not len(arr):
             return False
-    _, offsets, data = arr.buffers()
-    at = np.frombuffer(offsets, dtype="<i4")[arr.offset: arr.offset + len(arr) + 1]
+    at, body = cell_bytes(arr)
     empty = at[1:] == at[:-1]
     if arr.null_count:
         empty &= np.asarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     if empty.any():
         return True  # "" becomes an empty cell
-    if data is None or at[-1] == at[0]:
-        return False
-    body = np.frombuffer(data, dtype=np.uint8)[at[0]:at[-1]]
     odd = (body < 0x20) | (body == 0x7F)
     if col.type == "id":
         odd |= body == ord("+")
     if odd.any() and (_PLUS if col.type == "id" else _BAD_BYTE)[body[odd]].any():
         return True  # NUL, a control character, or an id in scientific notation (4.40102E+17)
-    ends = np.concatenate([at[:-1], at[1:] - 1]) - at[0]  # first and last byte of every cell
-    if _TRIM_CANDIDATE[np.take(body, ends, mode="clip")].any() and \
-            not pc.all(pc.equal(pc.utf8_trim_whitespace(arr), arr)).as_py():
-        return True
+    if _may_need_trim(pa.chunked_array([arr])) and not pc.all(pc.equal(pc.utf8_trim_whitespace(arr), arr)).as_py():
+        return True  # white space the trim would remove
     if col.enum and not pc.all(pc.fill_null(pc.is_in(arr, value_set=pa.array(list(col.enum))), True)).as_py():
         return True
     if col.pattern and not pc.all(pc.fill_null(pc.match_substring_regex(arr, col.pattern), True)).as_py():
