@@ -35,6 +35,8 @@ value and flagged cell.
 from __future__ import annotations
 
 import datetime as dt
+import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -69,13 +71,44 @@ def usable(path: Path, schema: TableSchema) -> bool:
     return len(found.names) == len(wanted) and all(wanted.get(f.name) == f.type for f in found)
 
 
+@dataclass
+class ColumnFacts:
+    """What one pass over a file used in place proves about a column, for rules that can then
+    be decided without reading it again (:func:`settlement.validation.sql_checks.proved_clean`).
+
+    ``cells`` the rows looked at, ``nulls`` the empty ones (both exact); ``low``/``high`` the least and greatest value (money in yuan, as Parquet
+    stores it; None when every cell is empty or the column's text); ``longest`` the most bytes
+    of a text cell (never fewer than its characters); ``values`` every distinct text of a
+    column read as a dictionary (a dictionary may hold a value no row uses: a superset)."""
+
+    cells: int = 0
+    nulls: int = 0
+    low: object = None
+    high: object = None
+    longest: int | None = None
+    values: frozenset | None = None
+
+    def add(self, other: "ColumnFacts") -> "ColumnFacts":
+        pick = lambda a, b, f: b if a is None else a if b is None else f(a, b)  # noqa: E731
+        values = None if self.values is None or other.values is None else self.values | other.values
+        return ColumnFacts(self.cells + other.cells, self.nulls + other.nulls, pick(self.low, other.low, min), pick(self.high, other.high, max),
+                           pick(self.longest, other.longest, max), values)
+
+
 def clean(path: Path, schema: TableSchema, groups: list[int] | None = None) -> bool:
-    """Whether no cell of the file needs the cell rules (batch by batch; stops at the first).
+    """Whether no cell of the file needs the cell rules (:func:`inspect`)."""
+    return inspect(path, schema, groups) is not None
+
+
+def inspect(path: Path, schema: TableSchema, groups: list[int] | None = None) -> dict[str, ColumnFacts] | None:
+    """The facts of every column when no cell of the file needs the cell rules; None at the
+    first cell that does (batch by batch; stops there).
 
     Amounts, dates, integers and booleans are judged by the row groups' statistics where the
     file has them (null count, min, max: exact, written with the data); text and floats are
     read — text of few distinct values as dictionaries, so that each value is looked at once.
-    ``groups``: only these row groups (those that hold a row of the loader's ``where``)."""
+    ``groups``: only these row groups (those that hold a row of the loader's ``where``; the
+    facts are then those of the groups' rows, a superset of the table's)."""
     from settlement.spill import distinct_columns
 
     key = distinct_columns(schema)
@@ -83,22 +116,104 @@ def clean(path: Path, schema: TableSchema, groups: list[int] | None = None) -> b
     reader = pq.ParquetFile(path, read_dictionary=[n for n in text if n not in key])
     groups = list(range(reader.metadata.num_row_groups)) if groups is None else groups
     by_stats = {c.name for c in schema.columns if c.type in _BY_STATISTICS and _stats_hold(reader, c, groups)}
-    if any(_stats_touched(reader, c, groups) for c in schema.columns if c.name in by_stats):
-        return False
+    facts = {c.name: _stats_facts(reader, c, groups) for c in schema.columns if c.name in by_stats}
+    if any(_stats_touched(facts[c.name], c) for c in schema.columns if c.name in by_stats):
+        return None
     read = [c for c in schema.columns if c.name not in by_stats]
-    if not read:
-        return True
-    if not groups:
-        return True
+    if not read or not groups:
+        return facts | {c.name: ColumnFacts() for c in read}  # no row: nothing to break a rule
     for batch in reader.iter_batches(batch_size=BATCH_ROWS, row_groups=groups, columns=[c.name for c in read],
                                      use_threads=True):
         for col in read:
-            if _touched(batch.column(batch.schema.get_field_index(col.name)), col):
-                return False
-    return True
+            arr = batch.column(batch.schema.get_field_index(col.name))
+            if _touched(arr, col):
+                return None
+            found = _facts(arr, col)
+            facts[col.name] = facts[col.name].add(found) if col.name in facts else found
+    return facts
 
 
 _BY_STATISTICS = ("money", "date", "int", "bool")
+
+
+# ---------------------------------------------------------------- the pass, ahead of the load
+_AHEAD: list[tuple[Path, TableSchema]] = []  # what the forked process inherits
+
+
+def _inspect_ahead(index: int):
+    from settlement.loader import file_stamp
+
+    path, schema = _AHEAD[index]
+    before = file_stamp(path)
+    return before, inspect(path, schema), file_stamp(path)
+
+
+class Ahead:
+    """:func:`inspect` of the big Parquet files, begun in a forked process before the run
+    imports Great Expectations: the pass is mostly numpy over the text's bytes, which holds
+    the interpreter lock, so in a thread it and the import (pure Python) would take turns; in
+    a process they take a core each (scale 10: the claims' pass 2.9 s beside the 2 s import).
+
+    :meth:`facts` gives the child's answer for a file whose size and modification time are
+    those the loader sees (else :data:`MISSING`: the loader inspects the file itself). The
+    child only reads the files; it is never started from a thread or a worker (the web
+    console's job, a region's county) or without ``fork`` — there everything runs inline."""
+
+    def __init__(self, files: list[tuple[Path, TableSchema]]):
+        global _AHEAD
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.futures: dict[Path, object] = {}
+        self.pool = None
+        if not files or _AHEAD:
+            return
+        _AHEAD = list(files)
+        self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+        self.futures = {path: self.pool.submit(_inspect_ahead, i) for i, (path, _) in enumerate(files)}
+
+    def facts(self, path: Path, stamp):
+        future = self.futures.pop(Path(path), None)
+        if future is None:
+            return MISSING
+        try:
+            before, facts, after = future.result()
+        except Exception:  # the child failed (killed, out of memory): the loader reads it itself
+            return MISSING
+        finally:
+            if not self.futures:
+                self.close()
+        return facts if before == after == stamp else MISSING
+
+    def close(self) -> None:
+        global _AHEAD
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool, _AHEAD = None, []
+        self.futures = {}
+
+
+MISSING = object()  # Ahead.facts: no answer for this file
+
+
+def inspect_ahead(folder: Path, policy, where) -> Ahead | None:
+    """Begin :func:`inspect` of the big case and claim files of ``folder`` that the loader
+    will offer to be used in place (a single ``<table>.parquet`` in the contract's types and
+    big enough to be spilled; not under a month's ``where``, whose row groups the loader
+    picks), in one forked process. None when nothing qualifies or forking is not possible."""
+    from settlement.report.parallel import _can_fork
+    from settlement.schema import contract
+    from settlement.spill import SPILLED_TABLES
+
+    if policy is None or not policy.in_place or not _can_fork() or (os.cpu_count() or 1) < 2:
+        return None
+    schemas, files = contract(), []
+    for table in SPILLED_TABLES:
+        path = Path(folder) / f"{table}.parquet"
+        if (where or {}).get(table) is None and usable(path, schemas[table]) \
+                and policy.wants_parquet(table, [path]):
+            files.append((path, schemas[table]))
+    return Ahead(files) if files else None
 
 
 def _stats_hold(reader: pq.ParquetFile, col: Column, groups: list[int]) -> bool:
@@ -114,23 +229,47 @@ def _stats_hold(reader: pq.ParquetFile, col: Column, groups: list[int]) -> bool:
     return True
 
 
-def _stats_touched(reader: pq.ParquetFile, col: Column, groups: list[int]) -> bool:
-    """:func:`_touched` of one column from its row groups' statistics."""
+def _stats_facts(reader: pq.ParquetFile, col: Column, groups: list[int]) -> ColumnFacts:
+    """One column's nulls, least and greatest value from its row groups' statistics."""
     index = reader.schema_arrow.get_field_index(col.name)
-    nulls, low, high = 0, None, None
+    facts = ColumnFacts()
     for group in groups:
-        stats = reader.metadata.row_group(group).column(index).statistics
-        nulls += stats.null_count
+        chunk = reader.metadata.row_group(group).column(index)
+        stats = chunk.statistics
+        low = high = None
         if stats.has_min_max:
-            low = stats.min if low is None else min(low, stats.min)
-            high = stats.max if high is None else max(high, stats.max)
-    if nulls and (not col.nullable or col.default is not None):
+            low, high = stats.min, stats.max
+        facts = facts.add(ColumnFacts(chunk.num_values, stats.null_count, low, high))
+    return facts
+
+
+def _stats_touched(facts: ColumnFacts, col: Column) -> bool:
+    """:func:`_touched` of one column from its row groups' statistics."""
+    if facts.nulls and (not col.nullable or col.default is not None):
         return True
+    low, high = facts.low, facts.high
     if low is None or col.type in ("int", "bool"):
         return False
     if col.type == "money":
         return abs(low) >= _MONEY_LIMIT_YUAN or abs(high) >= _MONEY_LIMIT_YUAN
     return low < _MIN_DAY or high > _MAX_DAY
+
+
+def _facts(arr: pa.Array, col: Column) -> ColumnFacts:
+    """The facts of one batch of a column :func:`_touched` found clean."""
+    facts = ColumnFacts(len(arr), arr.null_count)
+    if arr.null_count == len(arr):
+        return facts
+    if col.type in STRING_TYPES:
+        if pa.types.is_dictionary(arr.type):
+            facts.values = frozenset(arr.dictionary.to_pylist())
+            arr = arr.dictionary
+        at, _ = cell_bytes(arr)
+        facts.longest = int((at[1:] - at[:-1]).max()) if len(arr) else 0
+    elif col.type in ("float", "int", "money", "date"):
+        low, high = pc.min_max(arr).values()
+        facts.low, facts.high = low.as_py(), high.as_py()
+    return facts
 
 
 def kept(path: Path, schema: TableSchema, where: tuple[str, list]) -> tuple[np.ndarray, list[int]] | None:

@@ -475,7 +475,10 @@ def _in_place(path: Path, folder: Path, schema: TableSchema, result: LoadResult,
     stamp = file_stamp(path)
     with ThreadPoolExecutor(1) as pool:  # hashing and Arrow's reads both release the GIL
         digest = pool.submit(sha256_file, path)
-        if not in_place.clean(path, schema, window[1] if window else None):
+        facts = policy.ahead.facts(path, stamp) if policy.ahead is not None and window is None else in_place.MISSING
+        if facts is in_place.MISSING:
+            facts = in_place.inspect(path, schema, window[1] if window else None)
+        if facts is None:
             return False
         hashes = {path.relative_to(folder).as_posix(): digest.result()}
     if file_stamp(path) != stamp:
@@ -483,7 +486,7 @@ def _in_place(path: Path, folder: Path, schema: TableSchema, result: LoadResult,
     rows = pq.ParquetFile(path).metadata.num_rows
     table = SpilledTable(path, schema, rows, row_column=False, kept=window[0] if window else None,
                          window=where)
-    table.stamp = stamp
+    table.stamp, table.facts = stamp, facts
     source = Source(schema.table, path.name, "parquet", header_row=0, rows=len(table))
     _spill_done(result, table, [], {}, source, hashes, None, "")
     return True

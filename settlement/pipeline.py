@@ -9,6 +9,8 @@ hands the results on. Nothing is written to the database unless every step succe
 
 from __future__ import annotations
 
+import dataclasses
+
 import gc
 import tempfile
 import time
@@ -47,18 +49,26 @@ class Outcome:
 
 
 def load_and_validate(config_path: Path, data_dir: Path, spill: SpillPolicy | None = None, *,
-                      where=None, prepare=None, use_gx: bool = True):
+                      where=None, prepare=None, use_gx: bool = True, docs: bool = False):
     """(config, resolved params, loaded data, problems); config errors become problems.
 
     ``spill``: where the big case and claim tables are streamed to Parquet instead of being
     held in memory (:mod:`settlement.spill`); the caller removes the folder when it is done.
     A month run passes ``where`` (the loader's row filter), ``prepare(loaded)`` (cut the
-    tables to the year to date before they are checked) and ``use_gx=False``."""
+    tables to the year to date before they are checked) and ``use_gx=False``; ``docs``: GX's
+    Data Docs will be written (``--data-docs``)."""
+    from settlement.in_place import inspect_ahead
+    from settlement.report.parallel import release_free_memory
     from settlement.validation import validate_dataset
     from settlement.validation.gx_suites import prefetch
 
+    # the pass over big typed Parquet files (in a forked process: before any thread starts),
+    # then GX's import (a thread) — both overlap the reading of the other files
+    ahead = inspect_ahead(Path(data_dir), spill, where) if Path(data_dir).is_dir() else None
+    if ahead is not None:
+        spill = dataclasses.replace(spill, ahead=ahead)
     if use_gx:
-        prefetch()  # GX's import overlaps the reading of the files
+        prefetch()
     problems: list[Problem] = []
     config = resolved = None
     try:
@@ -70,11 +80,15 @@ def load_and_validate(config_path: Path, data_dir: Path, spill: SpillPolicy | No
         loaded = load_folder(data_dir, spill=spill, where=where)
     except ContractError as exc:  # no table definitions: nothing can be checked, never a pass
         return config, resolved, LoadResult(), problems + exc.problems
+    finally:
+        if ahead is not None:
+            ahead.close()
     problems += loaded.problems
     if prepare is not None:
         prepare(loaded)
     year = resolved.year if resolved else (config.settlement_year if config else None)
-    problems += validate_dataset(loaded, year, resolved, use_gx=use_gx)
+    problems += validate_dataset(loaded, year, resolved, use_gx=use_gx, docs=docs)
+    release_free_memory()  # the checks' freed memory, still held by Arrow and malloc (scale 10: −130 MB)
     return config, resolved, loaded, problems
 
 
@@ -95,9 +109,9 @@ def settle_checked(loaded: LoadResult, resolved: Resolved | None, problems: list
     return result
 
 
-def check_inputs(config_path: Path, data_dir: Path, spill: SpillPolicy | None = None):
+def check_inputs(config_path: Path, data_dir: Path, spill: SpillPolicy | None = None, docs: bool = False):
     """(loaded data, every problem a run would report): load, validate, a trial settlement."""
-    config, resolved, loaded, problems = load_and_validate(config_path, data_dir, spill)
+    config, resolved, loaded, problems = load_and_validate(config_path, data_dir, spill, docs=docs)
     try:
         result = settle_checked(loaded, resolved, problems)
         if result is not None:
@@ -114,7 +128,7 @@ def validate_inputs(config_path: Path, data_dir: Path, out_dir: Path | None,
     from settlement.validation.report import print_summary, write_report
 
     with tempfile.TemporaryDirectory(prefix="settlement-spill-") as spill:
-        loaded, problems = check_inputs(config_path, data_dir, SpillPolicy(Path(spill)))
+        loaded, problems = check_inputs(config_path, data_dir, SpillPolicy(Path(spill)), docs=data_docs)
         files = (write_report(problems, loaded, Path(out_dir) / "validation", data_docs=data_docs)
                  if out_dir is not None else None)
         print_summary(problems, loaded, click.echo)
@@ -319,7 +333,7 @@ def _run_steps(store, run_id: str, config_path: Path, data_dir: Path, run_dir: P
     spill = SpillPolicy(work / SPILL_FOLDER, cache=input_cache(run_dir.parent))
     try:
         with steps("读取与校验 load and validate"):
-            config, resolved, loaded, found = load_and_validate(config_path, data_dir, spill)
+            config, resolved, loaded, found = load_and_validate(config_path, data_dir, spill, docs=data_docs)
             problems += found
             store.update_run(run_id, input_hashes=loaded.file_hashes,
                              input_rows={t: len(f) for t, f in loaded.tables.items()})

@@ -27,7 +27,7 @@ import os
 import re
 import shutil
 from collections import Counter
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -66,6 +66,8 @@ class SpillPolicy:
     cache: Path | None = None
     #: a Parquet file already in the spill's format is used where it lies (:mod:`settlement.in_place`)
     in_place: bool = True
+    #: the pass over such files begun ahead of the load (:class:`settlement.in_place.Ahead`)
+    ahead: object = field(default=None, compare=False, repr=False)
 
     def wants_csv(self, table: str, path: Path) -> bool:
         return table in SPILLED_TABLES and path.stat().st_size >= self.min_bytes
@@ -161,6 +163,8 @@ class SpilledTable:
         self.kept, self.window = kept, window
         #: (size, mtime) of a file used in place when it was loaded (LoadResult.changed_inputs)
         self.stamp: tuple[int, int] | None = None
+        #: a file used in place: what its one pass proved per column (in_place.ColumnFacts)
+        self.facts: dict | None = None
         self.rows = rows if kept is None else len(kept)
         self._index: pd.Index | None = None
 

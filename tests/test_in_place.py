@@ -287,3 +287,116 @@ def test_the_validation_view_of_a_window_is_the_loaders_filter():
     assert window_predicate("service_date", ["2025-03-01", "2025-01-01", " 2025-02-01", "20250204"]) == \
         "\"service_date\" IN (DATE '2025-01-01', DATE '2025-03-01')"  # text a date32 never shows: no row
     assert window_predicate("service_date", ["2025/1/1"]) == "FALSE"
+
+
+BROKEN_RULES = [  # clean cells (the file stays in place) that break a rule the facts must not prove
+    ("outpatient_claims", "total_cost", Decimal("-5.00"), "value.range"),
+    ("outpatient_claims", "service_date", dt.date(YEAR - 1, 12, 31), "date.in_year"),
+    ("outpatient_claims", "service_date", dt.date(YEAR + 1, 1, 1), "date.in_year"),
+    ("outpatient_claims", "reimbursement_ratio", 1.5, "value.range"),
+    ("outpatient_claims", "claim_id", "M" * 65, "text.too_long"),
+    ("outpatient_claims", "referral_from_unit_id", "U" * 65, "text.too_long"),
+    ("inpatient_cases", "fund_paid", Decimal("-0.01"), "value.range"),
+]
+
+
+@pytest.mark.parametrize("table, column, value, rule", BROKEN_RULES,
+                         ids=[f"{c}={str(v)[:12]}" for _, c, v, _ in BROKEN_RULES])
+def test_a_rule_the_files_facts_do_not_prove_is_still_counted_on_every_row(tmp_path, monkeypatch, table,
+                                                                          column, value, rule):
+    """The one pass over a file used in place proves most column rules without a scan (its
+    row-group statistics, the text's lengths and dictionaries); a value those facts leave open
+    is counted by DuckDB and reported at the user's row, as the in-memory load reports it."""
+    from settlement.validation import sql_checks
+
+    monkeypatch.setattr(sql_checks, "LARGE_ROWS", 10)
+    folder = typed_folder(tmp_path / "data", change=lambda n, t: set_cell(t, column, 3, value) if n == table else t)
+    plain, _streamed, placed = three(folder, tmp_path)
+    assert used_in_place(placed, table)
+    found = [key(x.problems + validate_dataset(x, YEAR, use_gx=False)) for x in (plain, placed)]
+    assert found[0] == found[1]
+    assert (rule, table, 4) in {(p[0], p[2], p[4]) for p in found[1]}, found[1]
+
+
+def test_the_facts_of_a_clean_file_leave_no_column_rule_to_scan(tmp_path, monkeypatch):
+    """A clean file in place: every column rule of its checks is proved by its facts, so the
+    DuckDB scan that counts them is not run at all (only keys and references are queried)."""
+    from settlement.validation import sql_checks
+
+    monkeypatch.setattr(sql_checks, "LARGE_ROWS", 10)
+    asked: dict[str, dict] = {}
+    counts = sql_checks.Tables.counts
+    monkeypatch.setattr(sql_checks.Tables, "counts",
+                        lambda self, table, v: asked.setdefault(table, dict(v)) and counts(self, table, v)
+                        or counts(self, table, v))
+    folder = typed_folder(tmp_path / "data")
+    placed = load_folder(folder, spill=SpillPolicy(tmp_path / "s", min_rows=0))
+    assert used_in_place(placed, "outpatient_claims") and used_in_place(placed, "inpatient_cases")
+    assert not validate_dataset(placed, YEAR, use_gx=False)
+    facts = placed.tables["outpatient_claims"].facts
+    assert facts["claim_type"].values <= {"general", "chronic_special", "two_diseases"}
+    assert facts["total_cost"].nulls == 0 and facts["total_cost"].low >= 0
+    assert not asked.get("outpatient_claims") and not asked.get("inpatient_cases"), asked
+
+
+def test_proved_clean_decides_only_what_the_facts_prove():
+    """The rule-by-rule proof on hand-written facts: bounds met or not, money in yuan against
+    fen bounds, an enum's dictionary, a text's bytes against its character limit."""
+    from settlement.in_place import ColumnFacts
+    from settlement.validation.gx_suites import table_checks
+    from settlement.validation.sql_checks import proved_clean
+
+    checks = {(c.column, c.rule): c for c in table_checks(contract()["outpatient_claims"], YEAR)}
+    cost = checks[("total_cost", "value.range")]
+    assert proved_clean(cost, ColumnFacts(9, 0, Decimal("0.00"), Decimal("9.99")), "money")
+    assert not proved_clean(cost, ColumnFacts(9, 0, Decimal("-0.01"), Decimal("9.99")), "money")
+    day = checks[("service_date", "date.in_year")]
+    assert proved_clean(day, ColumnFacts(9, 0, dt.date(YEAR, 1, 1), dt.date(YEAR, 12, 31)), "date")
+    assert not proved_clean(day, ColumnFacts(9, 0, dt.date(YEAR, 1, 1), dt.date(YEAR + 1, 1, 1)), "date")
+    kind = checks[("claim_type", "value.enum")]
+    assert proved_clean(kind, ColumnFacts(9, 0, values=frozenset({"general"})), "enum")
+    assert not proved_clean(kind, ColumnFacts(9, 0, values=frozenset({"general", "x"})), "enum")
+    assert not proved_clean(kind, ColumnFacts(9, 0), "enum")  # no dictionary: nothing proved
+    long = checks[("claim_id", "text.too_long")]
+    assert proved_clean(long, ColumnFacts(9, 0, longest=64), "id")
+    assert not proved_clean(long, ColumnFacts(9, 0, longest=65), "id")
+    required = checks[("claim_id", "value.required")]
+    assert proved_clean(required, ColumnFacts(9, 0), "id") and not proved_clean(required, ColumnFacts(9, 1), "id")
+    assert not proved_clean(cost, None, "money")
+    assert proved_clean(long, ColumnFacts(9, 9), "id")  # every cell empty: only "required" can fail
+    assert not proved_clean(required, ColumnFacts(9, 9), "id")
+
+
+def test_the_pass_over_a_file_runs_ahead_in_a_forked_process(tmp_path, monkeypatch):
+    """``load_and_validate`` begins the pass over the big typed files in a forked process (before
+    GX's import thread starts): the loader takes its facts and does not read the file itself.
+    A file whose size or time changed since the child read it is read again here."""
+    import os
+
+    from settlement import pipeline
+    from settlement.loader import file_stamp
+
+    folder = typed_folder(tmp_path / "data")
+    config = Path(__file__).resolve().parent.parent / "configs" / "sample-county.yaml"
+    parent, calls, inspect = os.getpid(), [], in_place.inspect
+
+    def counted(path, *args):  # the forked child inherits it: count only this process's calls
+        if os.getpid() == parent:
+            calls.append(Path(path).name)
+        return inspect(path, *args)
+
+    monkeypatch.setattr(in_place, "inspect", counted)
+    policy = SpillPolicy(tmp_path / "s", min_rows=0)
+    _c, _r, loaded, _problems = pipeline.load_and_validate(config, folder, policy, use_gx=False)
+    assert used_in_place(loaded, "outpatient_claims") and used_in_place(loaded, "inpatient_cases")
+    assert calls == []  # both answered by the forked pass
+    assert loaded.tables["outpatient_claims"].facts["claim_type"].values
+
+    claims = folder / "outpatient_claims.parquet"
+    ahead = in_place.inspect_ahead(folder, policy, None)
+    size, mtime = file_stamp(claims)
+    assert ahead.facts(claims, (size + 1, mtime)) is in_place.MISSING  # not the file the child read
+    ahead.close()
+    month = in_place.inspect_ahead(folder, policy, {"outpatient_claims": ("service_date", ["2025-01-01"])})
+    assert set(month.futures) == {folder / "inpatient_cases.parquet"}  # under a window: the loader's pass
+    month.close()

@@ -16,9 +16,12 @@ from types import SimpleNamespace
 
 import numpy as np
 import openpyxl
+import pandas as pd
 import pytest
 import yaml
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fixtures.tiny_county import YEAR, tiny_county, write_folder
 from settlement.cli import main
@@ -442,3 +445,20 @@ def test_money_totals_in_duckdb_are_exact_beyond_int64(tmp_path, monkeypatch):
     # self_pay 536.54 + 300 + 1,000 + 3,000 + 200 + 400 元 = 5,436.54 元
     assert totals[("inpatient_cases", "self_pay")] == 543654
     inputs.close()
+
+
+@settings(max_examples=40, deadline=None)
+@given(keys=st.lists(st.tuples(st.sampled_from(["A", "B", "C", None, "中"]), st.integers(0, 3)), max_size=30))
+def test_duplicate_rows_in_duckdb_count_what_pandas_counts(keys):
+    """The key check's hash pre-pass never hides a repeat: for any keys (single or compound,
+    with empty cells), DuckDB's count of rows with a repeated key is pandas' ``duplicated``."""
+    from settlement.validation.sql_checks import Tables
+
+    frame = pd.DataFrame({"a": pd.array([k[0] for k in keys], dtype="string"),
+                          "b": pd.array([k[1] for k in keys], dtype="Int64")}, index=range(1, len(keys) + 1))
+    tables = Tables({"t": frame})
+    for key in (["a"], ["a", "b"]):
+        present = frame[key].notna().all(axis=1)
+        expected = int((frame[present].duplicated(subset=key, keep=False)).sum())
+        assert tables.duplicate_rows("t", key) == expected
+    tables.close()

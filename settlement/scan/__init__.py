@@ -195,6 +195,26 @@ class Engine:
         claims audit applies its per-claim rules batch by batch (memory bounded)."""
         raise NotImplementedError
 
+    def claims_to_audit(self, table: Table, kind: str, columns: list[str],
+                        rules) -> tuple[pd.DataFrame, int]:
+        """The claims audit's reduction (:mod:`settlement.scan.claims_audit`): (the rows of
+        ``table`` whose applied ratio or deductible differs from the expected one, among the
+        audited rows — ``columns`` in row order, the loader's dtypes —, how many rows were
+        audited). ``kind``: "inpatient" or "outpatient"; ``rules``: an
+        :class:`~settlement.scan.claims_audit.AuditRules`. This reference applies the numpy
+        rules to :meth:`batches` (memory bounded by a batch); an engine may override it with
+        one query that returns only the flagged rows."""
+        from settlement.scan.claims_audit import to_audit
+
+        parts, audited = [], 0
+        for batch in self.batches(table, columns):
+            keep, n = to_audit(batch, kind, rules)
+            audited += n
+            parts.append(batch.iloc[keep])
+        if not parts:
+            return pd.DataFrame({c: pd.Series(dtype="object") for c in columns}), 0
+        return pd.concat(parts, ignore_index=True), audited
+
     # ------------------------------------------------------------ life cycle
     def close(self) -> None:
         """Free the engine's resources (a connection, a session)."""

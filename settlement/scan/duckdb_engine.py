@@ -239,6 +239,19 @@ class DuckDBEngine(DuckDBDipScan, Engine):
             for batch in reader:
                 yield arrow_to_frame(batch)
 
+    def claims_to_audit(self, table: Table, kind: str, columns: list[str],
+                        rules) -> tuple[pd.DataFrame, int]:
+        """One filtering query: the claims' ids and text never leave DuckDB, only the rows
+        that differ (:func:`settlement.scan.claims_audit.audit_sql`)."""
+        from settlement.scan.claims_audit import audit_sql
+
+        with self.scope():
+            claims = self.relation(table, columns, row=True)
+            rows, count = audit_sql(claims, self.small(rules.unit_frame(), "audit_units"), kind,
+                                    rules, columns)
+            audited = int(self.con.sql(count).fetchall()[0][0])
+            return self.frame(rows), audited
+
     def close(self) -> None:
         self.con.close()
 

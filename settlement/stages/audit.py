@@ -25,8 +25,10 @@ case referred up from a township centre (deductible 100.00): expected deductible
 300.00 → fund 6,545.00, difference −85.00 (the patient was overcharged), rule
 ``referral_up_deductible``.
 
-The scan is vectorised: unit attributes are numpy takes by position (:mod:`dip_codes`), the
-rows are flagged with boolean masks and only the flagged rows become a frame.
+The scan engine reduces each claim table to the rows that differ from the expected ratio or
+deductible (:meth:`~settlement.scan.Engine.claims_to_audit`, :mod:`settlement.scan.claims_audit`:
+one SQL filter in DuckDB, the numpy terms batch by batch elsewhere); the rules are told apart
+and the payments computed here, on those rows only.
 """
 
 from __future__ import annotations
@@ -36,13 +38,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from settlement.money import fen_of
 from settlement.params import ReimbursementParams
 from settlement.problems import Problem
-from settlement.dip.codes import lookup
 from settlement.scan import Engine, resolve
+from settlement.scan.claims_audit import (BP, AuditRules, applied_ratio_bp, expected_terms,
+                                          money)
 from settlement.scan.frames import DEFAULTS, columns_of
 from settlement.vocabulary import is_member
 
@@ -63,7 +65,6 @@ AUDIT_COLUMNS = [  # the issue's columns in its order, then the claim's table an
 MONEY_COLUMNS = ["applied_deductible", "expected_deductible", "fund_paid", "expected_fund_paid",
                  "difference", "policy_cost"]
 KINDS = {"inpatient": ("inpatient_cases", "case_id"), "outpatient": ("outpatient_claims", "claim_id")}
-BP = 10_000  # basis points per 1.0
 
 
 @dataclass(frozen=True)
@@ -117,74 +118,23 @@ def _codes(values: pd.Series, names: list[str]) -> np.ndarray:
     return np.where(index < 0, len(names), index)
 
 
-def _units(units: pd.DataFrame, policy: Policy) -> dict[str, np.ndarray]:
-    """Per unit position (+ a sink for unknown units, −1): everything a row needs of its unit,
-    so each row attribute is one take — base ratio, cut scope, deductible, rank, community."""
+def rules_of(units: pd.DataFrame, policy: Policy) -> AuditRules:
+    """The scan's :class:`~settlement.scan.claims_audit.AuditRules`: per unit position (+ a
+    sink for unknown units, −1) everything a row needs of its unit, so each row attribute is
+    one take — base ratio, cut scope, deductible, rank, community —, and the policy's scalars."""
     community = units["community_id"].astype("string")
     member = is_member(units).to_numpy(bool)
     scope = _codes(units["scope"], policy.scopes)
     level = _codes(units["level"], policy.levels)
     sink = lambda a, v: np.append(np.asarray(a), v)  # noqa: E731
-    return {"base_bp": sink(policy.ratio_bp[scope, level], -1),
-            "cut_scope": sink(policy.cut_scope[scope], False),
-            "deductible": sink(policy.deductible_fen[level], 0),
-            "rank": sink(policy.rank[level], 0),
-            "community": sink(np.where(member, pd.factorize(community)[0], -1), -1),
-            "member": sink(member, False)}
-
-
-def _positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
-    """Position of each id in ``keys``, −1 where missing or unknown: one Arrow hash lookup
-    (``index_in``, ~6× faster than factorising 15 M ids), :func:`dip_codes.lookup` otherwise."""
-    array = values.array
-    if isinstance(array, pd.arrays.ArrowStringArray):
-        found = pc.index_in(array._pa_array, value_set=pa.array(keys.astype(str).tolist()))
-        return pc.fill_null(found, -1).to_numpy()  # int32
-    return lookup(values.astype("string"), keys.astype("string"))
-
-
-def _flag(frame: pd.DataFrame, name: str, default: bool = False) -> np.ndarray:
-    if name not in frame.columns:
-        return np.full(len(frame), default)
-    return frame[name].to_numpy(dtype=bool, na_value=default)
-
-
-def _money(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """(values fen, given mask) of an optional nullable money column."""
-    if name not in frame.columns:
-        return np.zeros(len(frame), np.int64), np.zeros(len(frame), bool)
-    column = frame[name]
-    given = column.notna().to_numpy()
-    return column.to_numpy(dtype="int64", na_value=0), given
-
-
-def expected_terms(frame: pd.DataFrame, kind: str, unit_at: dict[str, np.ndarray],
-                   units: pd.DataFrame, policy: Policy) -> dict[str, np.ndarray]:
-    """Per row: base/expected ratio (bp), expected deductible (fen), cut and referral flags."""
-    pos = _positions(frame["unit_id"], units["unit_id"])
-    base_bp, cut_scope = unit_at["base_bp"][pos], unit_at["cut_scope"][pos]
-    referral = _flag(frame, "referral")
-    exempt = referral.copy()
-    for name in policy.exemptions:
-        exempt |= _flag(frame, name)
-    cut = cut_scope & ~exempt
-    expected_bp = np.where(cut, base_bp - policy.cut_bp, base_bp)
-    up = down = np.broadcast_to(False, len(frame))  # read-only views: no 15 M allocations
-    if kind == "inpatient":
-        own = unit_at["deductible"][pos]
-        src = (np.full(len(frame), -1) if "referral_from_unit_id" not in frame.columns
-               else _positions(frame["referral_from_unit_id"], units["unit_id"]))
-        inside = (referral & (src >= 0) & unit_at["member"][pos]
-                  & (unit_at["community"][src] == unit_at["community"][pos]))
-        rank, src_rank = unit_at["rank"][pos], unit_at["rank"][src]
-        up, down = inside & (rank > src_rank), inside & (rank < src_rank)
-        deductible = np.where(up, np.maximum(own - unit_at["deductible"][src], 0),
-                              np.where(down, 0, own))
-    else:
-        deductible = np.broadcast_to(np.int64(policy.outpatient_deductible_fen), len(frame))
-    return {"base_bp": base_bp, "expected_bp": expected_bp, "deductible": deductible,
-            "cut": cut, "cut_scope": cut_scope, "up": up, "down": down,
-            "known": base_bp >= 0, "pos": pos}
+    at = {"base_bp": sink(policy.ratio_bp[scope, level], -1),
+          "cut_scope": sink(policy.cut_scope[scope], False),
+          "deductible": sink(policy.deductible_fen[level], 0),
+          "rank": sink(policy.rank[level], 0),
+          "community": sink(np.where(member, pd.factorize(community)[0], -1), -1),
+          "member": sink(member, False)}
+    return AuditRules(units["unit_id"], at, policy.cut_bp, policy.exemptions,
+                      policy.outpatient_deductible_fen)
 
 
 def _rule_masks(applied_bp, applied_ded, t: dict[str, np.ndarray], cut_bp: int) -> dict:
@@ -203,25 +153,23 @@ def _rule_masks(applied_bp, applied_ded, t: dict[str, np.ndarray], cut_bp: int) 
     }
 
 
-def audit_kind(frame: pd.DataFrame, kind: str, units: pd.DataFrame, policy: Policy,
-               unit_at: dict[str, np.ndarray]) -> tuple[pd.DataFrame, int]:
-    """Flagged rows of one table (inpatient or outpatient) and how many rows were audited.
+def audit_kind(frame: pd.DataFrame, kind: str, rules: AuditRules) -> pd.DataFrame:
+    """The listing of one table's rows (inpatient or outpatient; the scan's rows to audit, or
+    any frame: rows that agree with the rules are left out).
 
     Two comparisons run over every row (applied vs expected ratio and deductible); the rules
-    are told apart and the payments computed for the few rows that differ."""
-    policy_fen, has_policy = _money(frame, "policy_cost")
-    applied_ded, has_ded = _money(frame, "deductible")
-    ratio = (frame["reimbursement_ratio"].to_numpy(dtype="float64", na_value=np.nan)
-             if "reimbursement_ratio" in frame.columns else np.full(len(frame), np.nan))
-    t = expected_terms(frame, kind, unit_at, units, policy)
-    audited = has_policy & has_ded & ~np.isnan(ratio) & t["known"]
-    applied_bp = (np.where(np.isnan(ratio), 0.0, ratio) * BP + 0.5).astype(np.int32)  # ratio ≥ 0
+    are told apart and the payments computed for the rows that differ."""
+    policy_fen, has_policy = money(frame, "policy_cost")
+    applied_ded, has_ded = money(frame, "deductible")
+    applied_bp, has_ratio = applied_ratio_bp(frame)
+    t = expected_terms(frame, kind, rules)
+    audited = has_policy & has_ded & has_ratio & t["known"]
     rows = np.flatnonzero(((applied_bp != t["expected_bp"]) | (applied_ded != t["deductible"]))
                           & audited)
     sub = {name: t[name][rows] for name in t if name != "known"}
     sub.update(policy=policy_fen[rows], applied_ded=applied_ded[rows], applied_bp=applied_bp[rows],
                fund=frame["fund_paid"].to_numpy(dtype="int64")[rows])
-    masks = _rule_masks(sub["applied_bp"], sub["applied_ded"], sub, policy.cut_bp)
+    masks = _rule_masks(sub["applied_bp"], sub["applied_ded"], sub, rules.cut_bp)
     both = (masks["ratio_table"] | masks["unreferred_cut_missing"] | masks["cut_wrongly_applied"]) & (
         sub["applied_ded"] != sub["deductible"])
     expected = pay(sub["policy"], sub["deductible"], sub["expected_bp"])
@@ -239,10 +187,10 @@ def audit_kind(frame: pd.DataFrame, kind: str, units: pd.DataFrame, policy: Poli
             "expected_bp": sub["expected_bp"][at], "applied_deductible": sub["applied_ded"][at],
             "expected_deductible": sub["deductible"][at], "policy_cost": sub["policy"][at],
             "fund_paid": sub["fund"][at], "expected_fund_paid": expected[at], "difference": diff}))
-    return _listing(frame, kind, parts, units, t["pos"]), int(audited.sum())
+    return _listing(frame, kind, parts, rules.unit_ids, t["pos"])
 
 
-def _listing(frame: pd.DataFrame, kind: str, parts: list[pd.DataFrame], units: pd.DataFrame,
+def _listing(frame: pd.DataFrame, kind: str, parts: list[pd.DataFrame], unit_ids: pd.Series,
              pos: np.ndarray) -> pd.DataFrame:
     if not parts:
         return empty_audit()
@@ -251,7 +199,7 @@ def _listing(frame: pd.DataFrame, kind: str, parts: list[pd.DataFrame], units: p
     out = pd.DataFrame({
         "claim_id": _strings(frame[KINDS[kind][1]], rows),
         "claim_kind": _strings(pd.Series([kind], dtype="string"), np.zeros(len(rows), np.int64)),
-        "unit_id": _strings(units["unit_id"].astype("string"), pos[rows]),
+        "unit_id": _strings(unit_ids.astype("string"), pos[rows]),
         "community_id": _strings(frame["community_id"], rows),
         "rule": _strings(pd.Series(list(RULES), dtype="string"), order),
         "rule_zh": _strings(pd.Series(list(RULES.values()), dtype="string"), order),
@@ -287,25 +235,23 @@ def audit_claims(inpatient_cases, outpatient_claims, units: pd.DataFrame,
                  params: ReimbursementParams, *, engine: Engine | str | None = None) -> AuditResult:
     """The audit of both claim tables (nothing audited when no ratio table is configured).
 
-    The tables (frames or Parquet paths) are read batch by batch through the scan engine
-    (:meth:`~settlement.scan.Engine.batches`) and each batch is audited by the numpy rules
-    above: the rules are per claim, so the listing is the same as one pass over the whole
-    table, and memory is bounded by the batch."""
+    The tables (frames or Parquet paths) are reduced by the scan engine to the rows to audit
+    (:meth:`~settlement.scan.Engine.claims_to_audit`: the claims' ids and text stay in the
+    engine) and those rows are audited by the numpy rules above: the rules are per claim, so
+    the listing is the same as one pass over the whole table."""
     from settlement.stages.audit_table import audit_totals, check_table
 
     if params.ratios is None:  # not configured: nothing audited (``audited`` stays empty)
         return AuditResult(empty_audit(), audit_totals(empty_audit()), {}, [])
     engine = resolve(engine)
-    policy = Policy.of(params)
-    unit_at = _units(units, policy)
+    rules = rules_of(units, Policy.of(params))
     listings, audited = [], {}
     for kind, table in (("inpatient", inpatient_cases), ("outpatient", outpatient_claims)):
-        audited[kind] = 0
-        for batch in engine.batches(table, _audit_columns(table, kind, policy)):
-            listing, n = audit_kind(batch, kind, units, policy, unit_at)
-            audited[kind] += n
-            if len(listing):
-                listings.append(listing)
+        rows, audited[kind] = engine.claims_to_audit(table, kind, _audit_columns(table, kind, rules),
+                                                     rules)
+        listing = audit_kind(rows, kind, rules)
+        if len(listing):
+            listings.append(listing)
     claims = pd.concat(listings, ignore_index=True) if listings else empty_audit()
     problems = check_table(params).problems
     if len(claims):
@@ -318,11 +264,11 @@ def audit_claims(inpatient_cases, outpatient_claims, units: pd.DataFrame,
     return AuditResult(claims, audit_totals(claims), audited, problems)
 
 
-def _audit_columns(table, kind: str, policy: Policy) -> list[str]:
+def _audit_columns(table, kind: str, rules: AuditRules) -> list[str]:
     """The columns the audit reads of a table (the ones it has; optional ones default)."""
     wanted = [KINDS[kind][1], "unit_id", "community_id", "fund_paid", "policy_cost", "deductible",
               "reimbursement_ratio", "referral", *(["referral_from_unit_id"] if kind == "inpatient"
-                                                   else []), *policy.exemptions]
+                                                   else []), *rules.exemptions]
     present = columns_of(table)
     return list(dict.fromkeys(c for c in wanted if c in present or c in DEFAULTS))
 

@@ -50,19 +50,22 @@ class ValidationRun:
     report_files: dict = field(default_factory=dict)  # set by report.write_report
 
 
-def validate_dataset(loaded: LoadResult, year: int | None, resolved=None, use_gx: bool = True) -> list[Problem]:
+def validate_dataset(loaded: LoadResult, year: int | None, resolved=None, use_gx: bool = True,
+                     docs: bool = False) -> list[Problem]:
     """All single-table and cross-table problems of the loaded data (not the loader's own).
 
     ``year`` is the settlement year (None when the config could not be read: the year checks
     are skipped, the config error stops the run anyway); ``resolved`` adds the checks that
-    need the parameters. ``use_gx=False`` runs our masks alone (same problems, no Data Docs).
+    need the parameters. ``use_gx=False`` runs our masks alone (same problems, no Data Docs);
+    ``docs``: Data Docs will be written (the large tables' GX samples are run for them).
     """
     missing = required_table_problems(loaded)
     inputs = Inputs.of(loaded)
     timings: dict[str, float] = {}
     started = time.perf_counter()
     ahead: dict = {}
-    problems, suites = run_suites(inputs, year, use_gx=use_gx, meanwhile=lambda: _ahead(inputs, ahead))
+    problems, suites = run_suites(inputs, year, use_gx=use_gx, meanwhile=lambda: _ahead(inputs, ahead),
+                                 docs=docs)
     timings["suites"] = time.perf_counter() - started
     started = time.perf_counter()
     problems += check_cross_table(inputs, year, resolved)

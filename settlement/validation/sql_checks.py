@@ -111,8 +111,16 @@ class Tables:
                 f"GROUP BY ALL HAVING count(*) > 1)")
 
     def duplicate_rows(self, table: str, key: list[str]) -> int:
+        """Rows whose (non-null) key occurs more than once. A first pass counts the keys' distinct
+        64-bit hashes (a table of integers, not of 15 M strings: 1.4 → 0.8 s for the scale-10
+        claims): as many as the rows proves every key distinct — equal keys hash alike, so a
+        repeat always shows — and only otherwise are the keys themselves grouped."""
         cols = ", ".join(quote(k) for k in key)
         present = " AND ".join(f"{quote(k)} IS NOT NULL" for k in key)
+        first = self.con.execute(f"SELECT count(*) - count(DISTINCT hash({cols})) FROM {self.view(table)} "
+                                 f"WHERE {present}").fetchall()[0][0]
+        if not first:
+            return 0
         sql = (f"SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM {self.view(table)} "
                f"WHERE {present} GROUP BY {cols} HAVING count(*) > 1)")
         return int(self.con.execute(sql).fetchall()[0][0])
@@ -181,7 +189,12 @@ def large_table_verdicts(tables: Tables, table: str, checks: list) -> dict[int, 
     column rules, one GROUP BY per key); GX verdict shape: success, unexpected, observed."""
     frame = tables.frames[table]
     typed = frame.head(1) if isinstance(frame, SpilledTable) else frame  # dtypes: one row is enough
-    counts = tables.counts(table, {i: c.sql for i, c in enumerate(checks) if c.sql})
+    facts = getattr(frame, "facts", None) or {}
+    kinds = {c.name: c.type for c in frame.schema.columns} if facts else {}
+    proved = {i for i, c in enumerate(checks)
+              if c.sql and proved_clean(c, facts.get(c.column), kinds.get(c.column))}
+    counts = tables.counts(table, {i: c.sql for i, c in enumerate(checks) if c.sql and i not in proved})
+    counts.update({i: 0 for i in proved})
     out = {}
     for i, check in enumerate(checks):
         observed = None
@@ -204,6 +217,42 @@ def large_table_verdicts(tables: Tables, table: str, checks: list) -> dict[int, 
                   "success": unexpected == 0, "unexpected": unexpected if observed is None else None,
                   "observed": observed}
     return out
+
+
+def proved_clean(check, facts, kind: str | None) -> bool:
+    """Whether a column rule is kept by every row on the facts of a file used in place
+    (:class:`settlement.in_place.ColumnFacts`: its row-group statistics and its one pass over
+    the text), so that no scan needs to count it. Only a proof counts: anything the facts do
+    not settle (no facts, a text column's range, a value outside the bounds) is counted by
+    DuckDB as before. ``kind``: the column's type (money facts are yuan, the rule's bounds fen)."""
+    if facts is None:
+        return False
+    rule, kwargs = check.rule, check.kwargs
+    if facts.nulls == facts.cells and rule != "value.required":
+        return True  # every cell empty: no value to break the rule (empty cells have their own)
+    if rule == "value.required":
+        return facts.nulls == 0
+    if rule == "text.too_long":
+        return facts.longest is not None and facts.longest <= kwargs["max_value"]  # bytes ≥ characters
+    if rule == "value.enum":
+        return facts.values is not None and facts.values <= set(kwargs["value_set"])
+    if rule == "value.pattern":
+        import re
+
+        return facts.values is not None and all(re.fullmatch(kwargs["regex"], v) for v in facts.values)
+    if rule in ("value.range", "date.in_year"):
+        if facts.low is None:
+            return False  # not known (a text column's range)
+        low, high = facts.low, facts.high
+        if isinstance(low, dt.date) and not isinstance(low, dt.datetime):
+            low, high = dt.datetime.combine(low, dt.time()), dt.datetime.combine(high, dt.time())
+        elif kind == "money":
+            low, high = low * 100, high * 100
+        floor, ceiling = kwargs.get("min_value"), kwargs.get("max_value")
+        if floor is not None and not (low > floor if kwargs.get("strict_min") else low >= floor):
+            return False
+        return ceiling is None or high <= ceiling
+    return False
 
 
 def dtype_matches(series: pd.Series, kind: str) -> bool:
