@@ -202,12 +202,15 @@ def inspect_ahead(folder: Path, policy, where) -> Ahead | None:
     big enough to be spilled; not under a month's ``where``, whose row groups the loader
     picks), in one forked process. None when nothing qualifies or forking is not possible."""
     from settlement.report.parallel import _can_fork
-    from settlement.schema import contract
+    from settlement.schema import ContractError, contract
     from settlement.spill import SPILLED_TABLES
 
     if policy is None or not policy.in_place or not _can_fork() or (os.cpu_count() or 1) < 2:
         return None
-    schemas, files = contract(), []
+    try:
+        schemas, files = contract(), []
+    except ContractError:  # no table definitions: the loader reports it, nothing to look at
+        return None
     for table in SPILLED_TABLES:
         path = Path(folder) / f"{table}.parquet"
         if (where or {}).get(table) is None and usable(path, schemas[table]) \
