@@ -219,6 +219,9 @@ class Steps:
             self.echo(f"  ▸ {name} …")
         start = time.perf_counter()
         yield
+        from settlement.report.parallel import release_free_memory
+
+        release_free_memory()  # what the step freed, given back before the next one grows
         self.timings[name] = round(time.perf_counter() - start, 3)
         if self.show:
             self.echo(f"    完成 done  {self.timings[name]:.2f} s")

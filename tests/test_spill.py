@@ -269,3 +269,32 @@ def test_parquet_parts_are_cached_per_filter(tmp_path):
         assert list(c2.file_hashes) == [k for k in every.file_hashes if "C2" in k or not k.startswith("outpatient")]
         assert c2.tables["outpatient_claims"].index.tolist() == list(range(1, 14))
         assert c2.sources["outpatient_claims"].parts.files == ("community_id=C2/part-0.parquet",)
+
+
+def test_the_spill_is_written_in_order_by_its_own_thread_and_a_failed_write_leaves_no_file(tmp_path):
+    """SpillWriter hands batches to one writing thread (at most AHEAD waiting): the file holds
+    every batch in the order given; a batch that cannot be written is raised by close() and the
+    half-written file is removed."""
+    from settlement.schema import contract
+    from settlement.spill import SpillWriter
+
+    schema = contract()["chronic_enrollees"]
+    base = tiny_county()["chronic_enrollees"]
+    loaded = load_folder(write_folder(tmp_path / "in", {"chronic_enrollees": base}))
+    frame = loaded.tables["chronic_enrollees"]
+    policy = SpillPolicy(tmp_path / "spill")
+    writer = SpillWriter(policy, schema)
+    parts = [frame.iloc[i:i + 1] for i in range(len(frame))] * 3  # more batches than AHEAD
+    for part in parts:
+        writer.write(part)
+    table = writer.close()
+    back = pq.read_table(table.path)
+    assert back.num_rows == len(table) == 3 * len(frame)
+    assert back.column("_row").to_pylist() == [int(i) for p in parts for i in p.index]
+
+    broken = SpillWriter(policy, schema)
+    broken.write(frame)
+    broken.write(frame.assign(**{schema.columns[0].name: object()}))  # not text: Arrow refuses it
+    with pytest.raises((pa.ArrowInvalid, pa.ArrowTypeError, TypeError)):
+        broken.close()
+    assert not broken.path.exists()
