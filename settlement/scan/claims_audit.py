@@ -10,10 +10,14 @@ apart and prices the differences on those few rows. Per row (:func:`expected_ter
     expected deductible  = inpatient: the level's, referred up inside the community
                            max(0, own − referring unit's), referred down 0;
                            outpatient: the per-visit deductible
-    audited              = policy_cost, deductible and ratio given, the unit in the table
+    audited              = policy_cost, deductible, fund_paid and a finite ratio given, the
+                           unit (and its scope × level) in the table
     to audit             = audited and (applied ratio ≠ expected or applied deductible ≠ expected)
 
-with the applied ratio in basis points ``int(ratio × 10,000 + 0.5)``. Example: a claim at a
+with the applied ratio in basis points ``floor(ratio × 10,000 + 0.5)`` (float64, clipped to
+int32; NaN and ±inf are no ratio: the claim is not audited, so a non-finite number never
+reaches an amount — the amounts use the expected ratio and the fund paid, never the applied
+ratio). Example: a claim at a
 unit whose table ratio is 85 %, applied 0.90 → 9,000 bp ≠ 8,500 bp: listed.
 
 :meth:`settlement.scan.Engine.claims_to_audit` is the reduction: this module's numpy
@@ -34,6 +38,7 @@ import pyarrow.compute as pc
 from settlement.dip.codes import lookup
 
 BP = 10_000  # basis points per 1.0
+BP_MIN, BP_MAX = -(2 ** 31), 2 ** 31 - 1  # an applied ratio's bp is clipped to int32
 #: the per-unit terms of :class:`AuditRules` (``at``), each indexed by unit position + a sink
 UNIT_TERMS = ["base_bp", "cut_scope", "deductible", "rank", "community", "member"]
 
@@ -59,13 +64,17 @@ class AuditRules(NamedTuple):
 
 
 def positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
-    """Position of each id in ``keys``, −1 where missing or unknown: one Arrow hash lookup
-    (``index_in``, ~6× faster than factorising 15 M ids), :func:`dip_codes.lookup` otherwise."""
+    """Position of each id in ``keys`` (the first row of a duplicated id), −1 where missing or
+    unknown: one Arrow hash lookup (``index_in``, ~6× faster than factorising 15 M ids; it
+    finds the first occurrence), :func:`dip_codes.lookup` on the first rows otherwise."""
     array = values.array
     if isinstance(array, pd.arrays.ArrowStringArray):
         found = pc.index_in(array._pa_array, value_set=pa.array(keys.astype(str).tolist()))
         return pc.fill_null(found, -1).to_numpy()  # int32
-    return lookup(values.astype("string"), keys.astype("string"))
+    keys = keys.astype(str).reset_index(drop=True)
+    first = np.flatnonzero(~keys.duplicated().to_numpy())
+    found = lookup(values.astype("string"), keys.iloc[first].astype("string"))
+    return np.where(found >= 0, first[found], -1)
 
 
 def flag(frame: pd.DataFrame, name: str, default: bool = False) -> np.ndarray:
@@ -84,11 +93,14 @@ def money(frame: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def applied_ratio_bp(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(applied ratio in bp, given mask): ``int(ratio × 10,000 + 0.5)`` (ratios are ≥ 0)."""
+    """(applied ratio in bp, given mask): ``floor(ratio × 10,000 + 0.5)`` in float64 — half up,
+    for a negative ratio too —, clipped to the int32 range (a ratio of 1e300 is listed at
+    214,748.3647, never wrapped round). NaN and ±inf are no ratio: not given, not audited."""
     ratio = (frame["reimbursement_ratio"].to_numpy(dtype="float64", na_value=np.nan)
              if "reimbursement_ratio" in frame.columns else np.full(len(frame), np.nan))
-    given = ~np.isnan(ratio)
-    return (np.where(given, ratio, 0.0) * BP + 0.5).astype(np.int32), given
+    given = np.isfinite(ratio)
+    bp = np.floor(np.where(given, ratio, 0.0) * BP + 0.5)
+    return np.clip(bp, BP_MIN, BP_MAX).astype(np.int32), given
 
 
 def expected_terms(frame: pd.DataFrame, kind: str, rules: AuditRules) -> dict[str, np.ndarray]:
@@ -120,13 +132,19 @@ def expected_terms(frame: pd.DataFrame, kind: str, rules: AuditRules) -> dict[st
             "known": base_bp >= 0, "pos": pos}
 
 
+def audited_rows(frame: pd.DataFrame, has_ratio: np.ndarray, t: dict[str, np.ndarray]) -> np.ndarray:
+    """The rows the audit can judge: policy cost, deductible, fund paid and a finite ratio
+    given, the unit's ratio in the table (``t``: :func:`expected_terms`)."""
+    return (money(frame, "policy_cost")[1] & money(frame, "deductible")[1]
+            & money(frame, "fund_paid")[1] & has_ratio & t["known"])
+
+
 def to_audit(frame: pd.DataFrame, kind: str, rules: AuditRules) -> tuple[np.ndarray, int]:
     """(positions of the rows to audit, rows audited) of one frame: the numpy reference."""
-    _policy, has_policy = money(frame, "policy_cost")
-    applied_ded, has_ded = money(frame, "deductible")
+    applied_ded, _has_ded = money(frame, "deductible")
     applied_bp, has_ratio = applied_ratio_bp(frame)
     t = expected_terms(frame, kind, rules)
-    audited = has_policy & has_ded & has_ratio & t["known"]
+    audited = audited_rows(frame, has_ratio, t)
     differs = (applied_bp != t["expected_bp"]) | (applied_ded != t["deductible"])
     return np.flatnonzero(differs & audited), int(audited.sum())
 
@@ -153,10 +171,11 @@ def audit_sql(claims: str, units: str, kind: str, rules: AuditRules,
     else:
         source = f"{claims} c LEFT JOIN {units} u ON CAST(c.unit_id AS VARCHAR) = u.unit_id"
         deductible = str(int(rules.outpatient_deductible))
-    audited = ("(c.policy_cost IS NOT NULL AND c.deductible IS NOT NULL "
-               "AND c.reimbursement_ratio IS NOT NULL AND NOT isnan(c.reimbursement_ratio) "
-               "AND u.base_bp >= 0)")
-    applied_bp = f"CAST(trunc(c.reimbursement_ratio * {BP}.0 + 0.5) AS BIGINT)"
+    ratio = "CAST(c.reimbursement_ratio AS DOUBLE)"  # a FLOAT column is multiplied in float64 too
+    audited = ("(c.policy_cost IS NOT NULL AND c.deductible IS NOT NULL AND c.fund_paid IS NOT NULL "
+               f"AND isfinite({ratio}) AND u.base_bp >= 0)")
+    applied_bp = (f"CAST(least(greatest(floor({ratio} * CAST({BP} AS DOUBLE) + 0.5), {BP_MIN}), "
+                  f"{BP_MAX}) AS BIGINT)")
     rows = (f"SELECT c.* EXCLUDE (__row) FROM {source} WHERE {audited} AND "
             f"({applied_bp} <> {expected_bp} OR c.deductible <> {deductible}) ORDER BY c.__row")
     count = f"SELECT count(*) FROM {source} WHERE {audited}"

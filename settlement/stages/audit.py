@@ -1,8 +1,9 @@
 """Claims audit (医保差别化报销审核, DOMAIN §2.11): did each claim get the ratio and the
 deductible the rules give?
 
-For every inpatient case and outpatient claim that carries ``policy_cost``, ``deductible``
-and ``reimbursement_ratio`` the audit recomputes the expected fund payment::
+For every inpatient case and outpatient claim that carries ``policy_cost``, ``deductible``,
+``fund_paid`` and a finite ``reimbursement_ratio``, at a unit the ratio table covers, the
+audit recomputes the expected fund payment::
 
     expected ratio      = ratios[scope of the treating unit][its level]
                           − unreferred_cut   if the scope is in unreferred_cut_scopes, the
@@ -43,8 +44,8 @@ from settlement.money import fen_of
 from settlement.params import ReimbursementParams
 from settlement.problems import Problem
 from settlement.scan import Engine, resolve
-from settlement.scan.claims_audit import (BP, AuditRules, applied_ratio_bp, expected_terms,
-                                          money)
+from settlement.scan.claims_audit import (BP, AuditRules, applied_ratio_bp, audited_rows,
+                                          expected_terms, money)
 from settlement.scan.frames import DEFAULTS, columns_of
 from settlement.vocabulary import is_member
 
@@ -159,16 +160,17 @@ def audit_kind(frame: pd.DataFrame, kind: str, rules: AuditRules) -> pd.DataFram
 
     Two comparisons run over every row (applied vs expected ratio and deductible); the rules
     are told apart and the payments computed for the rows that differ."""
-    policy_fen, has_policy = money(frame, "policy_cost")
-    applied_ded, has_ded = money(frame, "deductible")
+    policy_fen, _ = money(frame, "policy_cost")
+    applied_ded, _ = money(frame, "deductible")
+    fund_fen, _ = money(frame, "fund_paid")
     applied_bp, has_ratio = applied_ratio_bp(frame)
     t = expected_terms(frame, kind, rules)
-    audited = has_policy & has_ded & has_ratio & t["known"]
+    audited = audited_rows(frame, has_ratio, t)
     rows = np.flatnonzero(((applied_bp != t["expected_bp"]) | (applied_ded != t["deductible"]))
                           & audited)
     sub = {name: t[name][rows] for name in t if name != "known"}
     sub.update(policy=policy_fen[rows], applied_ded=applied_ded[rows], applied_bp=applied_bp[rows],
-               fund=frame["fund_paid"].to_numpy(dtype="int64")[rows])
+               fund=fund_fen[rows])
     masks = _rule_masks(sub["applied_bp"], sub["applied_ded"], sub, rules.cut_bp)
     both = (masks["ratio_table"] | masks["unreferred_cut_missing"] | masks["cut_wrongly_applied"]) & (
         sub["applied_ded"] != sub["deductible"])
