@@ -331,6 +331,15 @@ def test_a_duplicated_unit_id_takes_its_first_row():
                    audited={"inpatient": 3, "outpatient": 1})
 
 
+def test_a_unit_without_an_id_in_the_units_table_matches_no_claim():
+    units = pd.concat([UNITS, pd.DataFrame({"unit_id": [None], "community_id": ["C1"],
+                                            "category": ["township_center"], "level": ["primary"],
+                                            "scope": ["county"]}).astype("string")], ignore_index=True)
+    ip = inpatient({}, {"unit_id": None, "reimbursement_ratio": 0.90, "deductible": 20_000})
+    assert_listing(run(ip, outpatient({"unit_id": None}), units=units),
+                   audited={"inpatient": 1, "outpatient": 0})
+
+
 # ---------------------------------------------------------------- 7. empty and one-sided tables
 def test_no_claims_at_all():
     result = run(inpatient().iloc[:0], outpatient().iloc[:0])
@@ -349,6 +358,40 @@ def test_only_outpatient_claims():
     wrong = outpatient({"reimbursement_ratio": 0.60, "fund_paid": 6_000})
     assert_listing(run(inpatient().iloc[:0], wrong), ("O1", *OP_LISTED[1:]),
                    audited={"inpatient": 0, "outpatient": 1})
+
+
+# ---------------------------------------------------------------- Parquet as exports write it
+def test_a_parquet_folder_whose_first_file_lacks_an_optional_column(tmp_path):
+    """DuckDB reads a folder by column name (union_by_name); the pandas reference read the
+    first file's schema and failed on a column only a later file holds. Now: null there."""
+    op = outpatient(*OP_ROWS, {"reimbursement_ratio": 0.60, "fund_paid": 6_000, "emergency": True})
+    folder = tmp_path / "outpatient_claims"
+    (folder / "county_id=A").mkdir(parents=True)
+    (folder / "county_id=B").mkdir()
+    to_parquet(op.iloc[:2].drop(columns=["emergency"]), folder / "county_id=A" / "part-0.parquet")
+    to_parquet(op.iloc[2:], folder / "county_id=B" / "part-0.parquet")
+    ip = to_parquet(inpatient(), tmp_path / "inpatient_cases.parquet")
+    for name in ENGINES:  # O3 is an emergency: its full 60 % is right
+        result = audit_claims(ip, folder, UNITS, PARAMS, engine=get_engine(name))
+        assert_listing(result, OP_LISTED, audited={"inpatient": 1, "outpatient": 3})
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_nan_or_inf_in_a_float_money_column_is_refused_by_both_engines(tmp_path, bad):
+    """A float money column (yuan) must hold whole fen; NaN and ±inf are refused with the same
+    message on both engines (DuckDB cast NaN = NaN as exact, then failed on the cast)."""
+    ip = inpatient({}, {})
+    arrow = pa.Table.from_pandas(ip, preserve_index=False)
+    for name in MONEY:
+        yuan = ip[name].to_numpy("int64") / 100
+        if name == "policy_cost":
+            yuan[1] = bad
+        arrow = arrow.set_column(arrow.schema.get_field_index(name), name, pa.array(yuan))
+    pq.write_table(arrow, tmp_path / "inpatient_cases.parquet")
+    for name in ENGINES:
+        with pytest.raises(Exception, match=r"金额列.*NaN/无穷大"):
+            audit_claims(tmp_path / "inpatient_cases.parquet", outpatient(), UNITS, PARAMS,
+                         engine=get_engine(name))
 
 
 # ---------------------------------------------------------------- 8. random claims

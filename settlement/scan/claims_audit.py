@@ -58,7 +58,7 @@ class AuditRules(NamedTuple):
     def unit_frame(self) -> pd.DataFrame:
         """The units as a small table (unit_id + :data:`UNIT_TERMS`), the first row of an id
         kept as :func:`positions` finds it."""
-        frame = pd.DataFrame({"unit_id": self.unit_ids.astype(str).to_numpy(),
+        frame = pd.DataFrame({"unit_id": self.unit_ids.astype("string").reset_index(drop=True),
                               **{t: self.at[t][:-1] for t in UNIT_TERMS}})
         return frame.drop_duplicates("unit_id").reset_index(drop=True)
 
@@ -68,12 +68,13 @@ def positions(values: pd.Series, keys: pd.Series) -> np.ndarray:
     unknown: one Arrow hash lookup (``index_in``, ~6× faster than factorising 15 M ids; it
     finds the first occurrence), :func:`dip_codes.lookup` on the first rows otherwise."""
     array = values.array
+    keys = keys.astype("string").reset_index(drop=True)  # a missing id matches nothing
     if isinstance(array, pd.arrays.ArrowStringArray):
-        found = pc.index_in(array._pa_array, value_set=pa.array(keys.astype(str).tolist()))
+        value_set = pa.array(keys.to_numpy(object, na_value=None), pa.string())
+        found = pc.index_in(array._pa_array, value_set=value_set, skip_nulls=True)
         return pc.fill_null(found, -1).to_numpy()  # int32
-    keys = keys.astype(str).reset_index(drop=True)
     first = np.flatnonzero(~keys.duplicated().to_numpy())
-    found = lookup(values.astype("string"), keys.iloc[first].astype("string"))
+    found = lookup(values.astype("string"), keys.iloc[first])
     return np.where(found >= 0, first[found], -1)
 
 

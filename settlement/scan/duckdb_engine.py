@@ -281,10 +281,11 @@ def _fen(table: Path, column: str) -> str:
     if pa.types.is_integer(kind):
         return f'(CAST("{column}" AS BIGINT) * 100) AS "{column}"'
     if pa.types.is_floating(kind):  # exact or refused: the double must be a whole number of fen
-        fen = f'round("{column}" * 100)'
-        exact = f'({fen} / 100 = "{column}")'
+        fen = f'round("{column}" * 100)'  # NaN = NaN in DuckDB: isfinite refuses NaN and ±inf
+        exact = f'(isfinite("{column}") AND {fen} / 100 = "{column}")'
         return (f"CASE WHEN {exact} IS NOT FALSE THEN CAST({fen} AS BIGINT) ELSE "
-                f"error('金额列 {column} 为浮点数且不是整分金额 / not a whole number of fen') END AS \"{column}\"")
+                f"error('金额列 {column} 为浮点数且不是整分金额或为 NaN/无穷大 / not a whole number of fen "
+                f"(or NaN / inf)') END AS \"{column}\"")
     raise TypeError(f"Parquet 金额列类型 {kind} 无法换算为分 / money column of type {kind}")
 
 

@@ -74,12 +74,13 @@ def fen_of_yuan(column: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Arra
     if pa.types.is_integer(kind):
         return pc.multiply_checked(pc.cast(column, pa.int64()), 100)
     if pa.types.is_floating(kind):  # exact or refused: the double must be a whole number of fen
-        values = pc.cast(column, pa.float64())
+        values = pc.cast(column, pa.float64())  # (NaN and ±inf are no amount: refused too)
         fen = pc.round(pc.multiply(values, 100.0))
-        exact = pc.equal(pc.divide(fen, 100.0), values)
+        exact = pc.and_(pc.is_finite(values), pc.equal(pc.divide(fen, 100.0), values))
         if not pc.all(pc.or_kleene(exact, pc.is_null(values))).as_py():
-            raise ValueError("Parquet 金额列为浮点数且含不是整分的金额（请导出为 decimal(18,2) 或文本）"
-                             " / a floating money column holds an amount that is not a whole number of fen")
+            raise ValueError("Parquet 金额列为浮点数且含不是整分的金额或 NaN/无穷大（请导出为 decimal(18,2) 或文本）"
+                             " / a floating money column holds an amount that is not a whole number of fen"
+                             " (or NaN / inf)")
         return pc.cast(fen, pa.int64())
     raise TypeError(f"Parquet 金额列类型 {kind} 无法换算为分 / money column of type {kind}")
 
@@ -179,7 +180,11 @@ def read(table: pd.DataFrame | Path, columns: list[str], *, window=None,
     else:
         present = [c for c in columns if c in columns_of(table)]
         files = [str(f) for f in parquet_files(table)]
-        arrow = ds.dataset(files, format="parquet").to_table(columns=present)
+        dataset = ds.dataset(files, format="parquet")  # the first file's schema
+        if not set(present) <= set(dataset.schema.names):  # a column only later files hold:
+            dataset = ds.dataset(files, format="parquet", schema=pa.unify_schemas(  # null
+                [pq.read_schema(f) for f in files], promote_options="permissive"))  # elsewhere
+        arrow = dataset.to_table(columns=present)
         for name in set(present) & money_columns():
             arrow = arrow.set_column(arrow.schema.get_field_index(name), name,
                                      fen_of_yuan(arrow[name]))
