@@ -376,6 +376,20 @@ def test_a_parquet_folder_whose_first_file_lacks_an_optional_column(tmp_path):
         assert_listing(result, OP_LISTED, audited={"inpatient": 1, "outpatient": 3})
 
 
+def test_the_loaders_spilled_table_is_read_by_its_parquet_file(tmp_path):
+    """The loader hands a big table over as a SpilledTable: its file (``.path``) is audited."""
+    from types import SimpleNamespace
+
+    ip = inpatient({}, {"reimbursement_ratio": 0.85, "fund_paid": 807_500})
+    spilled = SimpleNamespace(path=to_parquet(ip, tmp_path / "inpatient_cases.parquet"))
+    for name in ENGINES:
+        result = audit_claims(spilled, str(to_parquet(outpatient(), tmp_path / "op.parquet")),
+                              UNITS, PARAMS, engine=get_engine(name))
+        assert_listing(result, ("I2", "H2", "C1", "ratio_table", 0.85, 0.80, 50_000, 50_000,
+                                807_500, 760_000, "inpatient"),
+                       audited={"inpatient": 2, "outpatient": 1})
+
+
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
 def test_nan_or_inf_in_a_float_money_column_is_refused_by_both_engines(tmp_path, bad):
     """A float money column (yuan) must hold whole fen; NaN and ±inf are refused with the same

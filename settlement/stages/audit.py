@@ -35,6 +35,7 @@ and the payments computed here, on those rows only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -237,7 +238,7 @@ def audit_claims(inpatient_cases, outpatient_claims, units: pd.DataFrame,
                  params: ReimbursementParams, *, engine: Engine | str | None = None) -> AuditResult:
     """The audit of both claim tables (nothing audited when no ratio table is configured).
 
-    The tables (frames or Parquet paths) are reduced by the scan engine to the rows to audit
+    The tables (frames, Parquet paths or the loader's SpilledTable) are reduced by the scan engine to the rows to audit
     (:meth:`~settlement.scan.Engine.claims_to_audit`: the claims' ids and text stay in the
     engine) and those rows are audited by the numpy rules above: the rules are per claim, so
     the listing is the same as one pass over the whole table."""
@@ -249,6 +250,8 @@ def audit_claims(inpatient_cases, outpatient_claims, units: pd.DataFrame,
     rules = rules_of(units, Policy.of(params))
     listings, audited = [], {}
     for kind, table in (("inpatient", inpatient_cases), ("outpatient", outpatient_claims)):
+        if not isinstance(table, pd.DataFrame):  # a path, or the loader's SpilledTable (its file)
+            table = Path(getattr(table, "path", table))
         rows, audited[kind] = engine.claims_to_audit(table, kind, _audit_columns(table, kind, rules),
                                                      rules)
         listing = audit_kind(rows, kind, rules)
