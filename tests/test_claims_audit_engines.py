@@ -437,13 +437,29 @@ def scan_all(frame: pd.DataFrame, kind: str, rules, path: Path):
     return out
 
 
-@settings(max_examples=6, deadline=None, database=None,
+#: units rows to draw from: the table's, and variants of its ids (a duplicated id, another
+#: community, no level, no scope, no community)
+UNIT_POOL = [*UNITS.to_dict("records"),
+             {"unit_id": "H2", "community_id": "C2", "category": "county_hospital",
+              "level": "tertiary", "scope": "county"},
+             {"unit_id": "T1", "community_id": None, "category": "external", "level": "primary",
+              "scope": "national"},
+             {"unit_id": "T2", "community_id": "C1", "category": "township_center", "level": None,
+              "scope": "county"},
+             {"unit_id": "H1", "community_id": "C2", "category": "lead_hospital",
+              "level": "tertiary", "scope": None}]
+units_tables = st.lists(st.sampled_from(UNIT_POOL), min_size=1, max_size=10).map(
+    lambda rows: pd.DataFrame(rows, columns=list(UNITS.columns)).astype("string"))
+
+
+@settings(max_examples=5, deadline=None, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(st.lists(ip_rows, max_size=40), st.lists(ip_rows, max_size=40))
-def test_random_claims_give_the_same_audit_on_every_engine(ip, op):
-    """The scan itself (Engine.claims_to_audit), both engines, frames and Parquet: the same
-    rows, the same count, the same listing — and the numpy rules over the whole table agree."""
-    rules = rules_of(UNITS, Policy.of(PARAMS))
+@given(st.lists(ip_rows, max_size=40), st.lists(ip_rows, max_size=40), units_tables)
+def test_random_claims_give_the_same_audit_on_every_engine(ip, op, units):
+    """The scan itself (Engine.claims_to_audit), both engines, frames and Parquet, random
+    claims and a random units table (duplicated ids, empty attributes): the same rows, the
+    same count, the same listing — and the numpy rules over the whole table agree."""
+    rules = rules_of(units, Policy.of(PARAMS))
     op = [{k: v for k, v in row.items() if k != "referral_from_unit_id"} for row in op]
     with tempfile.TemporaryDirectory() as tmp:
         for kind, defaults, rows in (("inpatient", INPATIENT, ip), ("outpatient", OUTPATIENT, op)):

@@ -17,8 +17,8 @@ apart and prices the differences on those few rows. Per row (:func:`expected_ter
 with the applied ratio in basis points ``floor(ratio × 10,000 + 0.5)`` (float64, clipped to
 int32; NaN and ±inf are no ratio: the claim is not audited, so a non-finite number never
 reaches an amount — the amounts use the expected ratio and the fund paid, never the applied
-ratio). Example: a claim at a
-unit whose table ratio is 85 %, applied 0.90 → 9,000 bp ≠ 8,500 bp: listed.
+ratio). Example: a claim at a unit whose table ratio is 85 %, applied 0.90 → 9,000 bp ≠
+8,500 bp: listed; applied 0.8499999999 → 8,500 bp: correct.
 
 :meth:`settlement.scan.Engine.claims_to_audit` is the reduction: this module's numpy
 (:func:`to_audit`) batch by batch for the reference engines, one SQL query in DuckDB
@@ -155,8 +155,9 @@ def audit_sql(claims: str, units: str, kind: str, rules: AuditRules,
     """(rows to audit in table order, rows audited): the SQL of :func:`to_audit`.
 
     ``claims``: a relation with the audit's ``columns`` and ``__row``; ``units``: a view of
-    :meth:`AuditRules.unit_frame`; an exemption flag the table lacks counts as false. Integers as in numpy (bp and fen); the applied ratio is
-    the same double arithmetic, truncated."""
+    :meth:`AuditRules.unit_frame`; an exemption flag the table lacks counts as false. Integers
+    as in numpy (bp and fen); the applied ratio is the same double arithmetic (a FLOAT column
+    cast to DOUBLE first), floored and clipped."""
     exempt = " OR ".join(["coalesce(c.referral, false)",
                           *(f'coalesce(c."{e}", false)' for e in rules.exemptions if e in columns)])
     cut = f"(coalesce(u.cut_scope, false) AND NOT ({exempt}))"

@@ -10,9 +10,11 @@ is an error, never a float); counts are exact; distinct persons are ``COUNT(DIST
 The queries are in :mod:`duckdb_sql`; :mod:`shape` lays the long results out as the
 pandas engine's frames.
 
-The claims audit streams the claims batch by batch (:meth:`DuckDBEngine.batches`: frames
-sliced, Parquet through ``to_arrow_reader``) and applies the one numpy implementation of the
-rules to each batch: memory stays bounded by the batch and the rules exist once.
+The claims audit's reduction is one filtering query (:meth:`DuckDBEngine.claims_to_audit`,
+:func:`settlement.scan.claims_audit.audit_sql`: the numpy terms' arithmetic in SQL); only the
+rows that differ leave DuckDB, and the stage prices them with the one numpy implementation.
+:meth:`DuckDBEngine.batches` (frames sliced, Parquet through ``to_arrow_reader``) streams a
+table batch by batch for any reader that wants the rows themselves.
 """
 
 from __future__ import annotations
