@@ -16,7 +16,6 @@ import tempfile
 from decimal import Decimal
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -40,7 +39,8 @@ INPATIENT = {"case_id": None, "unit_id": "H2", "community_id": "C1", "policy_cos
              "deductible": 50_000, "reimbursement_ratio": 0.80, "fund_paid": 760_000,
              "referral": False, "referral_from_unit_id": None, "emergency": False,
              "registered_residence_elsewhere": False}
-OUTPATIENT = {**{k: v for k, v in INPATIENT.items() if k not in ("case_id", "referral_from_unit_id")},
+OUTPATIENT = {**{k: v for k, v in INPATIENT.items()
+                 if k not in ("case_id", "referral_from_unit_id")},
               "claim_id": None, "unit_id": "N1", "deductible": 0, "reimbursement_ratio": 0.50,
               "fund_paid": 5_000, "policy_cost": 10_000}  # national, unreferred: 60 % − 10
 
@@ -122,7 +122,8 @@ def listing(*rows: tuple) -> pd.DataFrame:
         return empty_audit()
     records = []
     for r in rows:
-        claim, unit, community, rule, ratio, expected_ratio, ded, expected_ded, fund, expected, kind = r[:11]
+        (claim, unit, community, rule, ratio, expected_ratio, ded, expected_ded, fund, expected,
+         kind) = r[:11]
         records.append({"claim_id": claim, "unit_id": unit, "community_id": community, "rule": rule,
                         "rule_zh": RULES[rule], "applied_ratio": ratio,
                         "expected_ratio": expected_ratio, "applied_deductible": ded,
@@ -268,8 +269,8 @@ def test_ratios_round_to_basis_points_half_up():
         (0.80, 760_000),          # I5 the old table's 80 %: listed
     )))
     assert_listing(run(ip, outpatient(), params=params),
-                   ("I4", "H2", "C1", "ratio_table", 0.8499, 0.85, 50_000, 50_000, 807_443, expected,
-                    "inpatient"),
+                   ("I4", "H2", "C1", "ratio_table", 0.8499, 0.85, 50_000, 50_000, 807_443,
+                    expected, "inpatient"),
                    ("I5", "H2", "C1", "ratio_table", 0.80, 0.85, 50_000, 50_000, 760_000, expected,
                     "inpatient"),
                    audited={"inpatient": 5, "outpatient": 1})
@@ -285,9 +286,9 @@ def test_ratios_out_of_range_are_listed_non_finite_ones_not_audited():
     ip = inpatient(*({"reimbursement_ratio": r} for r in (
         1.2, -0.1, -0.00016, 85.0, float("inf"), float("-inf"), float("nan"), 1e300)))
     assert_listing(run(ip, outpatient({"reimbursement_ratio": float("inf")})),
-                   *((f"I{i}", "H2", "C1", "ratio_table", r, 0.80, 50_000, 50_000, 760_000, expected,
-                      "inpatient") for i, r in ((1, 1.2), (2, -0.1), (3, -0.0002), (4, 85.0),
-                                                (8, 214748.3647))),
+                   *((f"I{i}", "H2", "C1", "ratio_table", r, 0.80, 50_000, 50_000, 760_000,
+                      expected, "inpatient")
+                     for i, r in ((1, 1.2), (2, -0.1), (3, -0.0002), (4, 85.0), (8, 214748.3647))),
                    audited={"inpatient": 5, "outpatient": 0})
 
 
@@ -315,7 +316,8 @@ def test_a_float32_ratio_is_rounded_from_its_float64_value_on_every_engine():
 # ---------------------------------------------------------------- 6. duplicated units
 def test_a_duplicated_unit_id_takes_its_first_row():
     units = pd.concat([UNITS, pd.DataFrame({  # H2 again: tertiary of C2; T1 again: national
-        "unit_id": ["H2", "T1"], "community_id": ["C2", None], "category": ["lead_hospital", "external"],
+        "unit_id": ["H2", "T1"], "community_id": ["C2", None],
+        "category": ["lead_hospital", "external"],
         "level": ["tertiary", "secondary"], "scope": ["county", "national"]}).astype("string")],
         ignore_index=True)
     ip = inpatient(
@@ -332,9 +334,10 @@ def test_a_duplicated_unit_id_takes_its_first_row():
 
 
 def test_a_unit_without_an_id_in_the_units_table_matches_no_claim():
-    units = pd.concat([UNITS, pd.DataFrame({"unit_id": [None], "community_id": ["C1"],
-                                            "category": ["township_center"], "level": ["primary"],
-                                            "scope": ["county"]}).astype("string")], ignore_index=True)
+    nameless = pd.DataFrame({"unit_id": [None], "community_id": ["C1"],
+                             "category": ["township_center"], "level": ["primary"],
+                             "scope": ["county"]}).astype("string")
+    units = pd.concat([UNITS, nameless], ignore_index=True)
     ip = inpatient({}, {"unit_id": None, "reimbursement_ratio": 0.90, "deductible": 20_000})
     assert_listing(run(ip, outpatient({"unit_id": None}), units=units),
                    audited={"inpatient": 1, "outpatient": 0})
