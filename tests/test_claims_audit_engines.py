@@ -476,3 +476,19 @@ def test_random_claims_give_the_same_audit_on_every_engine(ip, op, units):
                 assert_frame_equal(listing_, whole, check_exact=True, obj=str(key))
                 assert ids == results["pandas", "frame"][1], key
                 assert audited == results["pandas", "frame"][2] <= len(frame), key
+
+
+def test_pay_is_exact_where_the_product_would_overflow_int64():
+    """pay() = round((policy − deductible)⁺ × ratio) half up in fen. A policy cost of 10^13 元
+    (10^15 fen, below the loader's 10^15-元 limit) at 85 % is 8.5 × 10^14 fen exactly; the
+    int64 product 10^15 × 8,500 (8.5 × 10^18) is within int64 but 2 × 10^15 fen at 90 %
+    (1.8 × 10^19) is not — it must not wrap round to a negative amount."""
+    import numpy as np
+
+    from settlement.stages.audit import pay
+
+    policy = np.array([10**15, 2 * 10**15, 1_000], dtype=np.int64)
+    deductible = np.array([0, 0, 100], dtype=np.int64)
+    ratio = np.array([8_500, 9_000, 8_500], dtype=np.int64)
+    assert pay(policy, deductible, ratio).tolist() == [85 * 10**13, 18 * 10**14, 765]
+    assert pay(policy[:1], deductible[:1], ratio[:1]).dtype == np.int64

@@ -111,7 +111,14 @@ class AuditResult:
 def pay(policy_fen: np.ndarray, deductible_fen: np.ndarray, ratio_bp: np.ndarray) -> np.ndarray:
     """round((policy − deductible)⁺ × ratio) in fen, half up, in integer arithmetic."""
     base = np.maximum(np.asarray(policy_fen, np.int64) - deductible_fen, 0)
-    return (base * np.asarray(ratio_bp, np.int64) + BP // 2) // BP
+    ratio = np.asarray(ratio_bp, np.int64)
+    largest = int(np.abs(ratio).max(initial=0))
+    if largest and int(base.max(initial=0)) > (np.iinfo(np.int64).max - BP) // largest:
+        # a cost the loader accepts (< 10^15 yuan) whose product would wrap round int64: the
+        # same arithmetic in Python's integers (exact; a result beyond int64 raises, never wraps)
+        exact = (base.astype(object) * ratio.astype(object) + BP // 2) // BP
+        return np.array([int(v) for v in exact], dtype=np.int64)
+    return (base * ratio + BP // 2) // BP
 
 
 def _codes(values: pd.Series, names: list[str]) -> np.ndarray:
