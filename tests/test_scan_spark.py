@@ -289,6 +289,31 @@ def test_parquet_money_in_yuan_becomes_fen_exactly(spark, pandas_engine, tmp_pat
         spark.expenditure_lines(t["dip_cases"], t["inpatient_cases"], sub_fen, t["units"])
 
 
+def test_parquet_money_nan_or_inf_is_refused_with_the_engines_message(spark, pandas_engine, tmp_path):
+    """NaN and ±inf in a float money column (yuan) are no amount: Spark refuses them with the
+    message DuckDB and the pandas reference give (Spark took NaN = NaN as a whole number of fen,
+    then failed on CAST(NaN AS BIGINT) with its own overflow error). A missing amount (null)
+    next to a whole one still sums: 0.29 + null → 29 fen."""
+    t = generated(8, n_cases=0, n_claims=0)
+    base = {"claim_id": ["O1", "O2"], "person_id": ["P1", "P2"], "community_id": ["A", "A"],
+            "unit_id": ["L1", "L1"], "claim_type": ["general", "general"],
+            "service_date": pa.array([pd.Timestamp("2025-05-01").date()] * 2, pa.date32())}
+    message = r"金额列.*整分.*NaN/无穷大"  # the words all three engines say
+    for i, (bad, kind) in enumerate(((float("nan"), pa.float64()), (float("inf"), pa.float64()),
+                                     (float("-inf"), pa.float32()))):
+        path = tmp_path / f"op-bad-{i}.parquet"
+        money = pa.array([0.29, bad], kind)
+        pq.write_table(pa.table({**base, "total_cost": money, "fund_paid": money}), path)
+        for engine in (spark, pandas_engine, get_engine("duckdb")):
+            with pytest.raises(Exception, match=message):
+                engine.expenditure_lines(t["dip_cases"], t["inpatient_cases"], path, t["units"])
+    path = tmp_path / "op-null.parquet"
+    money = pa.array([0.29, None], pa.float64())
+    pq.write_table(pa.table({**base, "total_cost": money, "fund_paid": money}), path)
+    got = spark.expenditure_lines(t["dip_cases"], t["inpatient_cases"], path, t["units"])
+    assert got.loc[0, "expenditure_outpatient_general"] == 29
+
+
 def test_empty_tables_equal_pandas(spark, pandas_engine):
     t = generated(5, n_cases=0, n_claims=0)
     expected = _all_scans(pandas_engine, t, t["dip_cases"])

@@ -166,7 +166,8 @@ class SparkTables:
 
 def _fen(column: str, kind) -> str:
     """A Parquet money column (yuan) as BIGINT fen: DECIMAL × 100 exactly (a sub-fen digit is
-    an error, never rounded away), an integer × 100, a double rounded once (half away from 0)."""
+    an error, never rounded away), an integer × 100, a double rounded once (half away from 0) and
+    refused unless it is a whole number of fen (NaN and ±inf refused: no amount)."""
     name, sort = f"`{column}`", kind.typeName()
     if sort == "decimal":
         if kind.scale <= 2:
@@ -176,9 +177,14 @@ def _fen(column: str, kind) -> str:
     if sort in ("long", "integer", "short", "byte"):
         return f"CAST({name} AS BIGINT) * 100"
     if sort in ("double", "float"):  # exact or refused: the double must be a whole number of fen
-        fen = f"round(CAST({name} AS DOUBLE) * 100)"
-        return (f"IF({fen} / 100 = CAST({name} AS DOUBLE) OR {name} IS NULL, CAST({fen} AS BIGINT), "
-                f"CAST(raise_error('金额列 {column} 为浮点数且不是整分金额 / not a whole number of fen') AS BIGINT))")
+        value = f"CAST({name} AS DOUBLE)"
+        fen = f"round({value} * 100)"
+        # NaN = NaN is true in Spark (and CAST(NaN AS BIGINT) fails in ANSI mode with its own
+        # message): NaN and ±inf are refused first, as DuckDB and frames.fen_of_yuan refuse them
+        finite = f"(NOT isnan({value}) AND abs({value}) < CAST('Infinity' AS DOUBLE))"
+        return (f"IF(({finite} AND {fen} / 100 = {value}) OR {name} IS NULL, CAST({fen} AS BIGINT), "
+                f"CAST(raise_error('金额列 {column} 为浮点数且不是整分金额或为 NaN/无穷大 / not a whole "
+                f"number of fen (or NaN / inf)') AS BIGINT))")
     raise TypeError(f"Parquet 金额列类型 {sort} 无法换算为分 / money column of type {sort}")
 
 
