@@ -161,6 +161,10 @@ class Resolved:
         return node
 
 
+NOT_UTF8 = ("文件不是 UTF-8 编码：请在编辑器中另存为 UTF-8（如记事本“另存为”→ 编码 UTF-8）"
+            " the file is not UTF-8 encoded")
+
+
 def load_config(path: str | Path, _chain: tuple[Path, ...] = ()) -> Config:
     """Read a config file; with ``base_config: FILE`` it is an overlay of that file.
 
@@ -174,14 +178,16 @@ def load_config(path: str | Path, _chain: tuple[Path, ...] = ()) -> Config:
     data = path.read_bytes()
     try:
         raw = yaml.safe_load(data.decode("utf-8-sig"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), [NOT_UTF8]) from exc
+    except yaml.YAMLError as exc:
         raise ConfigError(str(path), [f"YAML 格式错误 cannot parse YAML: {exc}"]) from exc
     if not isinstance(raw, dict):
         raise ConfigError(str(path), ["配置文件应为键值结构 top level must be a mapping"])
     base = _base_of(path, raw, _chain)
     problems = [f"缺少顶层字段 `{key}` missing top-level key `{key}`"
                 for key in ("county", "settlement_year", "parameters")
-                if key not in raw and base is None]
+                if key not in raw and base is None] + _top_level_problems(raw, base is not None)
     if problems:
         raise ConfigError(str(path), problems)
     if base is None:
@@ -194,6 +200,25 @@ def load_config(path: str | Path, _chain: tuple[Path, ...] = ()) -> Config:
                   scenario=str(raw.get("scenario", base.scenario)),
                   tree=overlay(base.tree, raw.get("parameters") or {}),
                   sha256=hashlib.sha256(data + base.sha256.encode()).hexdigest(), raw=raw)
+
+
+#: the keys a county config (or an overlay) may hold at its top level
+TOP_LEVEL_KEYS = ("county", "county_en", "settlement_year", "scenario", "parameters", "base_config")
+
+
+def _top_level_problems(raw: dict, is_overlay: bool) -> list[str]:
+    """A typo at the top level (``senario:``) would be ignored, a year written as text would
+    stop the run with a traceback: both said in words."""
+    problems = [f"未知顶层字段 `{key}`（是否拼写有误？可用的字段：{'、'.join(TOP_LEVEL_KEYS)}）"
+                f" unknown top-level key `{key}`" for key in map(str, raw) if key not in TOP_LEVEL_KEYS]
+    year = raw.get("settlement_year")
+    if year is not None and (isinstance(year, bool) or not str(year).strip().isdigit()):
+        problems.append(f"顶层字段 `settlement_year` 应写成四位数的年份（如 2025），文件中为 {year!r}"
+                        f" settlement_year must be a year such as 2025")
+    parameters = raw.get("parameters")
+    if "parameters" in raw and not isinstance(parameters, dict) and not (is_overlay and parameters is None):
+        problems.append("顶层字段 `parameters` 应为键值结构（各参数分节）parameters must be a mapping")
+    return problems
 
 
 def _base_of(path: Path, raw: dict, chain: tuple[Path, ...]) -> Config | None:

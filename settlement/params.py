@@ -137,8 +137,9 @@ class DipParams(Model):
     extreme_ratio_bound: Decimal = unit("ratio")
     level_coefficients: dict[str, Decimal] = unit("coefficient")
     unmatched_policy: Literal["paid_at_cost", "excluded"] = unit("enum")
-    fund_budget: Decimal = unit("yuan")  # DIP 住院统筹基金预算
-    reimbursement_ratio: Decimal = unit("ratio")
+    # the point value divides by both (budget ÷ ratio ÷ Σ points): 0 or less is never a budget
+    fund_budget: Decimal = unit("yuan", gt=0)  # DIP 住院统筹基金预算
+    reimbursement_ratio: Decimal = unit("ratio", gt=0, le=1)
     point_value_mode: Literal["computed", "published"] = unit("enum")
     published_point_value: Decimal | None = unit("yuan_per_point", None)
     point_value_decimals: int = unit("decimals")
@@ -428,7 +429,8 @@ def _walk(model: type[BaseModel], prefix: str = "") -> dict[str, tuple[str, bool
         if "unit" not in extra and isinstance(ann, type) and issubclass(ann, Model):
             out.update(_walk(ann, path))  # a section: a branch of the tree
         else:  # a leaf: declares its unit (``unit(...)``), even when its value is a structure
-            out[path] = (extra.get("unit", "?"), info.is_required(), ann)
+            typed = Annotated[(ann, *info.metadata)] if info.metadata else ann  # with its bounds
+            out[path] = (extra.get("unit", "?"), info.is_required(), typed)
     return out
 
 
@@ -448,8 +450,30 @@ def check_leaf(path: str, value: Any) -> list[str]:
     try:
         TypeAdapter(_leaf_specs()[path][2]).validate_python(value)
     except ValidationError as exc:
-        return [f"{'.'.join(str(x) for x in e['loc']) or '值'}: {e['msg']}" for e in exc.errors()]
+        return [f"{'.'.join(str(x) for x in e['loc']) or '值'}: {rule_in_chinese(e)}" for e in exc.errors()]
     return []
+
+
+#: the rule a value broke, in the words a clerk reads (pydantic's English after it)
+_RULES_ZH = {
+    "decimal_parsing": "应写成数字（按参数的单位，如元；不带千分位逗号、“万元”等单位或汉字，例如 12340000）",
+    "decimal_type": "应写成数字", "float_parsing": "应写成数字", "int_parsing": "应写成整数",
+    "bool_parsing": "应写成 true 或 false", "greater_than": "应大于 {gt}",
+    "greater_than_equal": "应不小于 {ge}", "less_than": "应小于 {lt}",
+    "less_than_equal": "应不大于 {le}", "literal_error": "只能取 {expected}",
+    "too_short": "至少需要 {min_length} 项", "string_too_short": "不能为空",
+    "dict_type": "应为键值结构", "model_type": "应为键值结构", "list_type": "应为列表（每项以 - 开头）",
+    "string_type": "应为文字", "missing": "缺少此字段",
+}
+
+
+def rule_in_chinese(error: dict) -> str:
+    """One pydantic error as the rule in Chinese with pydantic's own words after it."""
+    rule = _RULES_ZH.get(error["type"])
+    if rule is None:
+        return error["msg"]
+    ctx = {k: str(v) for k, v in (error.get("ctx") or {}).items()}
+    return f"{rule.format_map(ctx)}（{error['msg']}）"
 
 
 # ---------------------------------------------------------------- mid-year changes (年中调整)

@@ -30,7 +30,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from settlement.config import Config, ConfigError, Resolved, load_config, resolve
+from settlement.config import NOT_UTF8, Config, ConfigError, Resolved, load_config, resolve
 
 DIP_IS_REGIONAL = "区域结算时病种分值付费参数由区域配置统一规定"
 
@@ -100,12 +100,12 @@ def load_region(path: str | Path) -> RegionConfig:
     try:
         raw = yaml.safe_load(data.decode("utf-8-sig"))
         parsed = _RegionFile.model_validate(raw)
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), [NOT_UTF8]) from exc
+    except yaml.YAMLError as exc:
         raise ConfigError(str(path), [f"YAML 格式错误 cannot parse YAML: {exc}"]) from exc
     except ValidationError as exc:
-        raise ConfigError(str(path), [
-            f"区域配置字段 `{'.'.join(str(x) for x in e['loc']) or '顶层'}` 有误：{e['msg']} "
-            f"region file field is invalid" for e in exc.errors()]) from exc
+        raise ConfigError(str(path), [_field_problem(e) for e in exc.errors()]) from exc
     problems, counties = _county_entries(path, parsed.counties)
     dip = parsed.parameters.get("dip")
     if not isinstance(dip, dict) or not dip:
@@ -124,8 +124,28 @@ def load_region(path: str | Path) -> RegionConfig:
                         parsed.scenario, counties, dip, digest.hexdigest())
 
 
+def _field_problem(error: dict) -> str:
+    """One field of the region file that does not fit, in words (a typo names the known keys)."""
+    from settlement.params import rule_in_chinese
+
+    loc = error["loc"]
+    where = ".".join(str(x) for x in loc) or "顶层"
+    if len(loc) > 1 and loc[0] == "counties" and isinstance(loc[1], int):  # as the clerk counts
+        where = f"counties 第 {loc[1] + 1} 项" + "".join(f".{x}" for x in loc[2:])
+    if error["type"] == "extra_forbidden":
+        model = _CountyEntry if len(loc) > 1 else _RegionFile
+        return (f"区域配置中有未知字段 `{where}`（是否拼写有误？可用的字段：{'、'.join(model.model_fields)}）"
+                f" unknown key `{where}` in the region file")
+    if error["type"] == "missing":
+        return f"区域配置缺少字段 `{where}` the region file needs `{where}`"
+    if not loc:
+        return ("区域配置文件应为键值结构（region:、settlement_year:、counties:、parameters: 各占一行）"
+                " the region file must be a mapping")
+    return f"区域配置字段 `{where}` 有误：{rule_in_chinese(error)} region file field is invalid"
+
+
 def _county_entries(path: Path, entries: list[_CountyEntry]) -> tuple[list[str], list[CountyEntry]]:
-    problems, out, seen = [], [], set()
+    problems, out, seen, files = [], [], set(), {}
     for k, entry in enumerate(entries, start=1):
         config_path = (path.parent / entry.config).resolve()
         if entry.county_id in seen:
@@ -133,7 +153,11 @@ def _county_entries(path: Path, entries: list[_CountyEntry]) -> tuple[list[str],
         elif not config_path.is_file():
             problems.append(f"县（区）{entry.county_id} 的配置文件不存在：{entry.config}（{config_path}）"
                             f" county config not found")
+        elif config_path in files:  # two counties settled on one county's parameters
+            problems.append(f"县（区）{entry.county_id} 与 {files[config_path]} 使用同一个配置文件 "
+                            f"{entry.config}：每个县（区）应有自己的配置 two counties name one config")
         seen.add(entry.county_id)
+        files.setdefault(config_path, entry.county_id)
         out.append(CountyEntry(entry.county_id, config_path))
     return problems, out
 
@@ -151,8 +175,8 @@ def county_setups(region: RegionConfig) -> list[CountySetup]:
             setups.append(_county_setup(region, entry))
         except ConfigError as exc:
             problems += [f"{exc.path}：{p}" for p in exc.problems]
-    if problems:
-        raise ConfigError(str(region.path), problems)
+    if problems:  # the region's own dip leaves fail in every county: each said once
+        raise ConfigError(str(region.path), list(dict.fromkeys(problems)))
     return setups
 
 
