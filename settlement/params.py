@@ -463,7 +463,7 @@ _RULES_ZH = {
     "less_than_equal": "应不大于 {le}", "literal_error": "只能取 {expected}",
     "too_short": "至少需要 {min_length} 项", "string_too_short": "不能为空",
     "dict_type": "应为键值结构", "model_type": "应为键值结构", "list_type": "应为列表（每项以 - 开头）",
-    "string_type": "应为文字", "missing": "缺少此字段",
+    "string_type": "应为文字（以 0 开头或全为数字的编码请加引号，如 '0101'）", "missing": "缺少此字段",
 }
 
 
