@@ -29,6 +29,7 @@ from settlement.monthly.run_month import run_month
 from settlement.pipeline import load_and_validate
 from settlement.store import RunStore
 from test_scan_engines import contract_parquet
+from test_store import db_url  # noqa: F401 — SQLite, and PostgreSQL where configured
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "sample-county.yaml"
@@ -206,7 +207,7 @@ def _fail(db: str, run_id: str) -> None:
 def _spoil(db: str, run_id: str) -> None:
     """Figures that no data gives: a run that used them would show them."""
     with sa.create_engine(db).begin() as conn:
-        conn.execute(sa.text("UPDATE month_figures SET amount = amount * 1000 + 7 "
+        conn.execute(sa.text("UPDATE month_figures SET v1 = v1 * 1000 + 7, v2 = v2 * 1000 + 7 "
                              "WHERE run_id = :r AND figure <> 'month'"), {"r": run_id})
 
 
@@ -320,3 +321,32 @@ def test_the_persons_basis_reads_the_year_to_date(sample, folder, tmp_path):
     a, b = outputs(march.run_dir, march.run_id), outputs(scratch.run_dir, scratch.run_id)
     assert same_but_paid_to_date(a, b) == []
     assert not note_of(march.run_dir)
+
+
+def test_the_recorded_figures_read_back_are_the_scanned_ones(db_url, tmp_path):
+    """Round trip through the run store (SQLite, and PostgreSQL's binary COPY where configured):
+    the tiny county (CSV, frames) January and February as recorded = as scanned from the data."""
+    from pandas.testing import assert_frame_equal
+
+    from fixtures.tiny_county import write_folder
+    from settlement.monthly.presettle import year_to_date_cases
+    from settlement.scan import resolve
+
+    data = write_folder(tmp_path / "tiny")
+    for month in ("2025-01", "2025-02"):
+        assert run_month(CONFIG, data, tmp_path / "reports", db_url, month, progress=False,
+                         echo=lambda *a, **k: None).ok
+    engine = RunStore.open(db_url).engine
+    with engine.connect() as conn:
+        basis = conn.execute(sa.text("SELECT DISTINCT basis FROM month_figures")).scalars().all()
+    got = mf.recorded_figures(engine, "示例县", 2025, "base", "2025-03", basis[0])
+    assert sorted(got.runs) == ["2025-01", "2025-02"]
+    _, resolved, loaded, _ = load_and_validate(CONFIG, data)
+    dip = year_to_date_cases(loaded.tables, resolved.params.dip, "2025-02", resolved.section_segments("dip"))
+    want = mf.from_data(loaded.tables, dip, ["2025-01", "2025-02"], engine=resolve(None))
+    for figure, (keys, _) in mf.FIGURES.items():
+        order = ["month", *keys]
+        a = got.frames[figure].sort_values(order, na_position="last").reset_index(drop=True)
+        b = want[figure].sort_values(order, na_position="last").reset_index(drop=True)
+        assert len(b) > 0, figure
+        assert_frame_equal(a, b, obj=figure)

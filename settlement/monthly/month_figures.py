@@ -46,6 +46,8 @@ FIGURES = {
 EXACT = ("points",)
 MARKER = "month"  # one row per recorded month, so a month without rows is recorded too
 BIG_TABLES = ("inpatient_cases", "outpatient_claims")
+WIDTH = 16  # v1 … v16 of the month_figures table (settlement/store/tables.py)
+assert all(len([c for c in v if c not in EXACT]) <= WIDTH for _, v in FIGURES.values())
 
 
 class Recorded(NamedTuple):
@@ -226,8 +228,8 @@ def recorded_figures(engine: sa.Engine, county: str, year: int, scenario: str, b
     superseded month run of the county-year and scenario) recorded them on ``on_basis``."""
     from settlement.store.tables import month_figures as mf, runs
 
-    query = (sa.select(mf.c.run_id, mf.c.month, mf.c.figure, mf.c.row_no, mf.c.field, mf.c.key1,
-                       mf.c.key2, mf.c.amount, mf.c.exact)
+    query = (sa.select(mf.c.run_id, mf.c.month, mf.c.figure, mf.c.key1, mf.c.key2, *VALUE_COLUMNS(mf),
+                       mf.c.exact)
              .join(runs, runs.c.run_id == mf.c.run_id)
              .where(runs.c.kind == "month", runs.c.county == county, runs.c.year == int(year),
                     runs.c.scenario == scenario, runs.c.status == "succeeded",
@@ -235,26 +237,33 @@ def recorded_figures(engine: sa.Engine, county: str, year: int, scenario: str, b
                     runs.c.month == mf.c.month, mf.c.basis == on_basis)
              .order_by(mf.c.month, mf.c.figure, mf.c.row_no))
     with engine.connect() as conn:
-        rows = pd.DataFrame(conn.execute(query).all(),
-                            columns=["run_id", "month", "figure", "row_no", "field", "key1", "key2",
-                                     "amount", "exact"])
-    marked = rows.loc[rows["figure"] == MARKER]
-    runs_of = dict(zip(marked["month"], marked["run_id"]))
-    rows = rows.loc[rows["month"].isin(runs_of) & (rows["figure"] != MARKER)]
-    return Recorded({f: _from_rows(f, rows.loc[rows["figure"] == f]) for f in FIGURES}, runs_of)
+        rows = conn.execute(query).all()
+    names = ["run_id", "month", "figure", "key1", "key2", *[f"v{i}" for i in range(1, WIDTH + 1)], "exact"]
+    columns = dict(zip(names, zip(*rows))) if rows else {n: () for n in names}
+    figure = np.asarray(columns["figure"], dtype=object)
+    marked = figure == MARKER
+    runs_of = dict(zip(np.asarray(columns["month"], dtype=object)[marked],
+                       np.asarray(columns["run_id"], dtype=object)[marked]))
+    return Recorded({f: _from_columns(f, columns, figure == f) for f in FIGURES}, runs_of)
 
 
-def _from_rows(figure: str, rows: pd.DataFrame) -> pd.DataFrame:
+def _from_columns(figure: str, columns: dict, rows: np.ndarray) -> pd.DataFrame:
     keys, values = FIGURES[figure]
-    if not len(rows):
+    if not rows.any():
         return _shaped(figure, None)
-    first = rows.drop_duplicates(["month", "row_no"])[["month", "row_no", "key1", "key2"]]
-    frame = first.rename(columns=dict(zip(["key1", "key2"], keys))).set_index(["month", "row_no"])
-    for field in values:
-        got = rows.loc[rows["field"] == field].set_index(["month", "row_no"])
-        column = got["exact"].map(Fraction) if field in EXACT else got["amount"]
-        frame[field] = column.reindex(frame.index)
-    return _shaped(figure, frame.reset_index())
+    pick = lambda name: np.asarray(columns[name], dtype=object)[rows]  # noqa: E731
+    frame = pd.DataFrame({"month": pick("month"), **{k: pick(f"key{i + 1}") for i, k in enumerate(keys)}})
+    ints = [c for c in values if c not in EXACT]
+    for i, c in enumerate(ints):
+        frame[c] = pick(f"v{i + 1}").astype("int64")
+    for c in EXACT:
+        if c in values:
+            frame[c] = [Fraction(x) for x in pick("exact")]
+    return _shaped(figure, frame)
+
+
+def VALUE_COLUMNS(table) -> list:
+    return [table.c[f"v{i}"] for i in range(1, WIDTH + 1)]
 
 
 def save_figures(engine: sa.Engine, run_id: str, month: str, on_basis: str,
@@ -263,25 +272,23 @@ def save_figures(engine: sa.Engine, run_id: str, month: str, on_basis: str,
     once the run has succeeded (:func:`recorded_figures`)."""
     from settlement.store.db import insert_rows, write_transaction
 
-    rows = [(run_id, MARKER, 0, "recorded", month, on_basis, None, None, 1, None)]
+    empty = [None] * WIDTH
+    rows = [(run_id, MARKER, 0, month, on_basis, None, None, *empty, None)]
     for figure, (keys, values) in FIGURES.items():
         frame = figures[figure]
         frame = frame.loc[(frame["month"] == month).to_numpy(bool)].reset_index(drop=True)
-        k1 = frame[keys[0]].astype(object).where(frame[keys[0]].notna(), None).tolist()
-        k2 = (frame[keys[1]].astype(object).where(frame[keys[1]].notna(), None).tolist()
-              if len(keys) > 1 else [None] * len(frame))
-        for field in values:
-            column = frame[field].tolist()
-            for i in range(len(frame)):
-                if field in EXACT:
-                    p = Fraction(column[i])
-                    rows.append((run_id, figure, i, field, month, on_basis, k1[i], k2[i], None,
-                                 f"{p.numerator}/{p.denominator}"))
-                else:
-                    rows.append((run_id, figure, i, field, month, on_basis, k1[i], k2[i],
-                                 int(column[i]), None))
-    columns = ["run_id", "figure", "row_no", "field", "month", "basis", "key1", "key2", "amount", "exact"]
+        text = [frame[k].astype(object).where(frame[k].notna(), None).tolist() for k in keys]
+        k1, k2 = text[0], (text[1] if len(keys) > 1 else [None] * len(frame))
+        ints = [c for c in values if c not in EXACT]
+        numbers = list(zip(*[frame[c].astype("int64").tolist() for c in ints])) or [()] * len(frame)
+        exact = ([f"{Fraction(p).numerator}/{Fraction(p).denominator}" for p in frame["points"]]
+                 if "points" in values else [None] * len(frame))
+        pad = [None] * (WIDTH - len(ints))
+        rows += [(run_id, figure, i, month, on_basis, k1[i], k2[i], *numbers[i], *pad, exact[i])
+                 for i in range(len(frame))]
+    columns = ["run_id", "figure", "row_no", "month", "basis", "key1", "key2",
+               *[f"v{i}" for i in range(1, WIDTH + 1)], "exact"]
     with write_transaction(engine) as conn:
         insert_rows(conn, "month_figures", columns, rows,
-                    ["text", "text", "int4", "text", "text", "text", "text", "text", "int8", "text"])
+                    ["text", "text", "int4", "text", "text", "text", "text", *["int8"] * WIDTH, "text"])
     return len(rows)
