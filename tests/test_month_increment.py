@@ -350,3 +350,20 @@ def test_the_recorded_figures_read_back_are_the_scanned_ones(db_url, tmp_path):
         b = want[figure].sort_values(order, na_position="last").reset_index(drop=True)
         assert len(b) > 0, figure
         assert_frame_equal(a, b, obj=figure)
+
+
+def test_the_head_of_the_migration_files_is_alembics_and_a_current_database_skips_alembic(tmp_path,
+                                                                                        monkeypatch):
+    from settlement.store import db
+
+    assert db.head_of_files() == db.head_revision() == "0009"
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    store = RunStore.open(url)
+    assert store.upgrade() == (None, "0009")  # a new database: Alembic creates the tables
+    import alembic.command
+
+    def refused(*a, **k):
+        raise AssertionError("Alembic asked to upgrade a database at the head")
+
+    monkeypatch.setattr(alembic.command, "upgrade", refused)
+    assert store.upgrade() == ("0009", "0009")
