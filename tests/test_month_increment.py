@@ -325,7 +325,8 @@ def test_the_persons_basis_reads_the_year_to_date(sample, folder, tmp_path):
 
 def test_the_recorded_figures_read_back_are_the_scanned_ones(db_url, tmp_path):
     """Round trip through the run store (SQLite, and PostgreSQL's binary COPY where configured):
-    the tiny county (CSV, frames) January and February as recorded = as scanned from the data."""
+    the tiny county (CSV, frames) January and May (K004 at the city's X1) as recorded = as
+    scanned from the data."""
     from pandas.testing import assert_frame_equal
 
     from fixtures.tiny_county import write_folder
@@ -333,17 +334,17 @@ def test_the_recorded_figures_read_back_are_the_scanned_ones(db_url, tmp_path):
     from settlement.scan import resolve
 
     data = write_folder(tmp_path / "tiny")
-    for month in ("2025-01", "2025-02"):
+    for month in ("2025-01", "2025-05"):
         assert run_month(CONFIG, data, tmp_path / "reports", db_url, month, progress=False,
                          echo=lambda *a, **k: None).ok
     engine = RunStore.open(db_url).engine
     with engine.connect() as conn:
         basis = conn.execute(sa.text("SELECT DISTINCT basis FROM month_figures")).scalars().all()
-    got = mf.recorded_figures(engine, "示例县", 2025, "base", "2025-03", basis[0])
-    assert sorted(got.runs) == ["2025-01", "2025-02"]
+    got = mf.recorded_figures(engine, "示例县", 2025, "base", "2025-06", basis[0])
+    assert sorted(got.runs) == ["2025-01", "2025-05"]
     _, resolved, loaded, _ = load_and_validate(CONFIG, data)
-    dip = year_to_date_cases(loaded.tables, resolved.params.dip, "2025-02", resolved.section_segments("dip"))
-    want = mf.from_data(loaded.tables, dip, ["2025-01", "2025-02"], engine=resolve(None))
+    dip = year_to_date_cases(loaded.tables, resolved.params.dip, "2025-05", resolved.section_segments("dip"))
+    want = mf.from_data(loaded.tables, dip, ["2025-01", "2025-05"], engine=resolve(None))
     for figure, (keys, _) in mf.FIGURES.items():
         order = ["month", *keys]
         a = got.frames[figure].sort_values(order, na_position="last").reset_index(drop=True)

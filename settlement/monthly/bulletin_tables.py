@@ -279,26 +279,33 @@ def _outside(flows: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:
     return flows.assign(scope=where).loc[where.ne(COUNTY).to_numpy(bool)]
 
 
-def destinations(flows: pd.DataFrame, units: pd.DataFrame, top: int) -> pd.DataFrame:
+def destinations(flows: pd.DataFrame, units: pd.DataFrame, top: int,
+                 group_cases: pd.Series | None = None) -> pd.DataFrame:
     """Top out-of-county institutions of the period by inpatient cases (外转去向), from the
-    period's case flows (cases and fund paid per treating unit and DIP group)."""
+    period's case flows (cases and fund paid per treating unit and DIP group; or only those
+    outside the county with ``group_cases``, the period's cases by DIP group at every unit)."""
     out = _outside(flows, units)
     names = units.set_index(units["unit_id"].astype(str))["unit_name"].astype(str)
     agg = out.groupby(out["unit_id"].astype(str)).agg(
         cases=("cases", "sum"), fund_paid=("fund_paid", "sum"), scope=("scope", "first"))
     agg["unit_name"] = agg.index.map(names)
-    total = int(flows["cases"].sum())
+    total = int((flows["cases"] if group_cases is None else group_cases).sum())
     agg["share"] = agg["cases"] / total if total else np.nan
     agg = agg.sort_values(["cases", "fund_paid"], ascending=False, kind="stable").head(top)
     return agg.rename_axis("unit_id").reset_index().astype({"fund_paid": "int64"})
 
 
 def outflow_groups(flows: pd.DataFrame, units: pd.DataFrame, groups: pd.DataFrame | None,
-                   top: int) -> pd.DataFrame:
-    """DIP groups whose cases leave the county most (外转病种), with the share that leaves."""
+                   top: int, group_cases: pd.Series | None = None) -> pd.DataFrame:
+    """DIP groups whose cases leave the county most (外转病种), with the share that leaves
+    (``group_cases``: as :func:`destinations`)."""
     coded = flows.loc[flows["dip_group"].notna().to_numpy(bool)]
     out = _outside(coded, units)
-    total = coded.groupby(coded["dip_group"].astype(str))["cases"].sum()
+    if group_cases is None:
+        total = coded.groupby(coded["dip_group"].astype(str))["cases"].sum()
+    else:
+        total = group_cases.loc[group_cases.index.notna()]
+        total.index = total.index.astype(str)
     agg = out.groupby(out["dip_group"].astype(str)).agg(
         cases_out=("cases", "sum"), fund_paid=("fund_paid", "sum"))
     agg["cases_all"] = total.reindex(agg.index).astype("int64")

@@ -8,7 +8,8 @@ figure is the sum of its months' figures. Four figures, each one scan of one mon
   by scope, without distinct persons (they do not add up: 县域内就诊率 *of persons* reads the
   year to date, see :func:`settlement.monthly.month_inputs.months_to_read`);
 * ``lines`` — the expenditure scan (基金执行进度), by community;
-* ``flows`` — cases and fund paid by treating unit and DIP group (外转去向, 外转病种);
+* ``flows`` — cases and fund paid by treating unit outside the county and DIP group (外转去向,
+  外转病种), and ``groups`` — cases by DIP group at every unit (the shares' denominators);
 * ``dip`` — the month's DIP cases at the budget point value by unit and community: cases and
   the **exact** sum of their points (a float64 is a dyadic fraction; the sum of the fractions
   is exact, :func:`exact_sums`), so CMI of any period is its months' exact sum, rounded once.
@@ -40,7 +41,8 @@ PERSONS = ("persons_all", "persons_in")
 FIGURES = {
     "counts": (["scope"], [c for c in INDICATOR_SCAN_COLUMNS[1:] if c not in PERSONS]),
     "lines": (["community_id"], EXPENDITURE_SCAN_COLUMNS[1:]),
-    "flows": (["unit_id", "dip_group"], ["cases", "fund_paid"]),
+    "flows": (["unit_id", "dip_group"], ["cases", "fund_paid"]),  # units outside the county
+    "groups": (["dip_group"], ["cases"]),  # every unit
     "dip": (["unit_id", "community_id"], ["cases", "points"]),
 }
 EXACT = ("points",)
@@ -83,10 +85,13 @@ def from_data(tables: dict, dip_cases: pd.DataFrame, months: list[str], *, engin
     units = tables["units"]
     counts = engine.indicator_counts_by_period(ip, op, units, windows=ws, persons=False)
     lines = engine.expenditure_lines_by_period(dip_cases, ip, op, units, windows=ws)
-    flows = [engine.case_flows(ip, window=ws[m]).assign(period=m) for m in months]
+    flows = pd.concat([engine.case_flows(ip, window=ws[m]).assign(period=m) for m in months],
+                      ignore_index=True) if months else None
+    groups = (flows.groupby(["period", "dip_group"], dropna=False, sort=True)["cases"].sum()
+              .reset_index() if flows is not None else None)
     out = {"counts": counts, "lines": lines,
-           "flows": pd.concat(flows, ignore_index=True) if flows else None,
-           "dip": _dip_figure(dip_cases, months)}
+           "flows": bt._outside(flows, units).drop(columns="scope") if flows is not None else None,
+           "groups": groups, "dip": _dip_figure(dip_cases, months)}
     return {f: _shaped(f, frame.rename(columns={"period": "month"}) if frame is not None else None)
             for f, frame in out.items()}
 
@@ -183,6 +188,12 @@ def lines_frame(figures, months: list[str]) -> pd.DataFrame:
 def flows_frame(figures, months: list[str]) -> pd.DataFrame:
     """The case flows (:data:`CASE_FLOW_COLUMNS`) of ``months``."""
     return summed(figures, "flows", months)[CASE_FLOW_COLUMNS]
+
+
+def group_cases(figures, months: list[str]) -> pd.Series:
+    """Cases by DIP group (<NA>: unmatched) at every unit over ``months``."""
+    per = summed(figures, "groups", months)
+    return pd.Series(per["cases"].to_numpy("int64"), index=pd.Index(per["dip_group"]), name="cases")
 
 
 def points_per_case(figures, key: str, months: list[str]) -> pd.DataFrame:
