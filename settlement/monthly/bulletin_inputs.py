@@ -24,12 +24,15 @@ from settlement.monthly.presettle import year_to_date_cases
 def bulletin_for_month(tables: dict[str, pd.DataFrame], resolved: Resolved, month: str,
                        previous: dict[str, pd.DataFrame] | None = None,
                        packages: pd.DataFrame | None = None,
-                       recorded: Recorded | None = None) -> tuple[Bulletin, list]:
+                       recorded: Recorded | None = None,
+                       month_cases: pd.DataFrame | None = None) -> tuple[Bulletin, list]:
     """(bulletin, the settlement's own problems) of ``month`` from the year-to-date frames.
 
     ``packages`` (community_id, package fen), when the caller has them, spares the settlement.
     ``recorded``: the months' figures taken from the run store (:mod:`.month_figures`); the
-    other months of the year to date are scanned from ``tables``."""
+    other months of the year to date are scanned from ``tables``. ``month_cases``: the month's
+    inpatient cases as the caller read them (:func:`~.presettle.cases_of_month`), scored here
+    when the month is the only one read."""
     from settlement.monthly import month_figures as mf
     from settlement.scan import resolve
 
@@ -39,7 +42,8 @@ def bulletin_for_month(tables: dict[str, pd.DataFrame], resolved: Resolved, mont
     P = resolved.params
     runs = recorded.runs if recorded is not None else {}
     read = [m for m in mf.month_list(month) if m not in runs]
-    cases = year_to_date_cases(tables, P.dip, month, resolved.section_segments("dip"), since=read[0])
+    source = tables if month_cases is None or read != [month] else {**tables, "inpatient_cases": month_cases}
+    cases = year_to_date_cases(source, P.dip, month, resolved.section_segments("dip"), since=read[0])
     engine = resolve(None)
     figures = mf.combined(recorded.frames if recorded is not None else None,
                           mf.from_data(tables, cases, read, engine=engine))

@@ -18,7 +18,8 @@ from pathlib import Path
 import click
 
 from settlement.config import ConfigError, load_config
-from settlement.monthly.presettle import COLUMNS, MonthResult, month_bounds, presettle_month
+from settlement.monthly.presettle import (COLUMNS, MonthResult, cases_of_month, month_bounds,
+                                          presettle_month)
 from settlement.monthly.recorded import paid_by_unit, recorded_presettlements
 from settlement.monthly.month_figures import save_figures
 from settlement.monthly.month_inputs import load_month, month_list, months_to_read
@@ -84,13 +85,17 @@ def _steps(store, run_id, config, config_path, data_dir, run_dir, month, progres
             with steps(f"{month} DIP 月度预结算 monthly pre-settlement"):
                 earlier = recorded_presettlements(store.engine, config.county, resolved.year,
                                                   config.scenario, before=month)
-                result = presettle_month(loaded.tables, resolved.params.dip, month,
-                                         paid_by_unit(earlier), resolved.section_segments("dip"))
+                # the month's cases read once: scored for the pre-settlement and the bulletin
+                month_cases = cases_of_month(loaded.tables["inpatient_cases"], month)
+                result = presettle_month({**loaded.tables, "inpatient_cases": month_cases},
+                                         resolved.params.dip, month, paid_by_unit(earlier),
+                                         resolved.section_segments("dip"))
                 problems += result.problems
             if not has_errors(problems):
                 with steps(f"{month} 月度通报与预警 bulletin and early warning"):
                     bulletin = _bulletin(loaded.tables, resolved, checked.sha256, month,
-                                         run_dir.parent, recorded if months != month_list(month) else None)
+                                         run_dir.parent, recorded if months != month_list(month) else None,
+                                         month_cases if months == [month] else None)
                     problems += bulletin.warnings
         write_report(problems, loaded, work / "validation")
         if result is None or has_errors(problems):
@@ -168,7 +173,8 @@ def _persons(config) -> bool:
         return True
 
 
-def _bulletin(tables, resolved, config_sha256: str, month: str, out_root: Path, recorded=None):
+def _bulletin(tables, resolved, config_sha256: str, month: str, out_root: Path, recorded=None,
+              month_cases=None):
     """The month's bulletin (H10's :mod:`settlement.monthly.bulletin`) from the year to date,
     its DIP cases priced at the budget point value, with the year's package per community (so
     基金执行进度 and the year-end projection are there; kept between month runs in
@@ -179,7 +185,8 @@ def _bulletin(tables, resolved, config_sha256: str, month: str, out_root: Path, 
 
     packages = cached_year_packages(tables, resolved, config_sha256,
                                     Path(out_root) / ".cache" / "packages")
-    bulletin, _ = bulletin_for_month(tables, resolved, month, packages=packages, recorded=recorded)
+    bulletin, _ = bulletin_for_month(tables, resolved, month, packages=packages, recorded=recorded,
+                                     month_cases=month_cases)
     return bulletin
 
 
