@@ -90,12 +90,12 @@ def build_bulletin(tables: dict[str, pd.DataFrame], params: Params, month: str,
     indicators = pd.concat([rows[p][0] for p in w if p in rows], ignore_index=True)
     ex = bt.execution(tables, figures, packages, month)
     top = params.early_warning.top_n
-    flows, group_cases = mf.flows_frame(figures, mf.month_list(month)), \
-        mf.group_cases(figures, mf.month_list(month))
+    ytd = mf.month_list(month)
+    (out_units, out_groups), group_cases = mf.outside_frames(figures, ytd), mf.group_cases(figures, ytd)
     bulletin = Bulletin(
         month, indicators, ex, projection(ex, month, prior_spend),
-        bt.destinations(flows, units, top, group_cases),
-        bt.outflow_groups(flows, units, tables.get("dip_groups"), top, group_cases),
+        bt.destinations(out_units, units, top, group_cases),
+        bt.outflow_groups(None, units, tables.get("dip_groups"), top, group_cases, out_groups),
         bt.unit_cmi(figures, units, month), [], dict(recorded or {}), figures)
     return bulletin._replace(warnings=warnings(bulletin, params))
 

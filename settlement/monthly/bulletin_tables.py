@@ -295,15 +295,18 @@ def destinations(flows: pd.DataFrame, units: pd.DataFrame, top: int,
     return agg.rename_axis("unit_id").reset_index().astype({"fund_paid": "int64"})
 
 
-def outflow_groups(flows: pd.DataFrame, units: pd.DataFrame, groups: pd.DataFrame | None,
-                   top: int, group_cases: pd.Series | None = None) -> pd.DataFrame:
-    """DIP groups whose cases leave the county most (外转病种), with the share that leaves
-    (``group_cases``: as :func:`destinations`)."""
-    coded = flows.loc[flows["dip_group"].notna().to_numpy(bool)]
-    out = _outside(coded, units)
-    if group_cases is None:
+def outflow_groups(flows: pd.DataFrame | None, units: pd.DataFrame, groups: pd.DataFrame | None,
+                   top: int, group_cases: pd.Series | None = None,
+                   outside: pd.DataFrame | None = None) -> pd.DataFrame:
+    """DIP groups whose cases leave the county most (外转病种), with the share that leaves, from
+    the case flows, or from ``outside`` (cases and fund paid at units outside the county by DIP
+    group) with ``group_cases`` (the cases by DIP group at every unit)."""
+    if outside is None:
+        coded = flows.loc[flows["dip_group"].notna().to_numpy(bool)]
+        out = _outside(coded, units)
         total = coded.groupby(coded["dip_group"].astype(str))["cases"].sum()
     else:
+        out = outside.loc[outside["dip_group"].notna().to_numpy(bool)]
         total = group_cases.loc[group_cases.index.notna()]
         total.index = total.index.astype(str)
     agg = out.groupby(out["dip_group"].astype(str)).agg(

@@ -8,8 +8,9 @@ figure is the sum of its months' figures. Four figures, each one scan of one mon
   by scope, without distinct persons (they do not add up: 县域内就诊率 *of persons* reads the
   year to date, see :func:`settlement.monthly.month_inputs.months_to_read`);
 * ``lines`` — the expenditure scan (基金执行进度), by community;
-* ``flows`` — cases and fund paid by treating unit outside the county and DIP group (外转去向,
-  外转病种), and ``groups`` — cases by DIP group at every unit (the shares' denominators);
+* ``out_units`` and ``out_groups`` — cases and fund paid at the units outside the county, by
+  unit (外转去向) and by DIP group (外转病种), and ``groups`` — cases by DIP group at every unit
+  (the shares' denominators): the case flows (:meth:`~settlement.scan.Engine.case_flows`) summed;
 * ``dip`` — the month's DIP cases at the budget point value by unit and community: cases and
   the **exact** sum of their points (a float64 is a dyadic fraction; the sum of the fractions
   is exact, :func:`exact_sums`), so CMI of any period is its months' exact sum, rounded once.
@@ -34,14 +35,15 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from settlement.scan import CASE_FLOW_COLUMNS, EXPENDITURE_SCAN_COLUMNS, INDICATOR_SCAN_COLUMNS
+from settlement.scan import EXPENDITURE_SCAN_COLUMNS, INDICATOR_SCAN_COLUMNS
 
 PERSONS = ("persons_all", "persons_in")
 #: figure → (key columns, value columns); every value an int but dip's points (exact Fraction)
 FIGURES = {
     "counts": (["scope"], [c for c in INDICATOR_SCAN_COLUMNS[1:] if c not in PERSONS]),
     "lines": (["community_id"], EXPENDITURE_SCAN_COLUMNS[1:]),
-    "flows": (["unit_id", "dip_group"], ["cases", "fund_paid"]),  # units outside the county
+    "out_units": (["unit_id"], ["cases", "fund_paid"]),  # units outside the county
+    "out_groups": (["dip_group"], ["cases", "fund_paid"]),  # at units outside the county
     "groups": (["dip_group"], ["cases"]),  # every unit
     "dip": (["unit_id", "community_id"], ["cases", "points"]),
 }
@@ -89,9 +91,12 @@ def from_data(tables: dict, dip_cases: pd.DataFrame, months: list[str], *, engin
                       ignore_index=True) if months else None
     groups = (flows.groupby(["period", "dip_group"], dropna=False, sort=True)["cases"].sum()
               .reset_index() if flows is not None else None)
-    out = {"counts": counts, "lines": lines,
-           "flows": bt._outside(flows, units).drop(columns="scope") if flows is not None else None,
-           "groups": groups, "dip": _dip_figure(dip_cases, months)}
+    outside = bt._outside(flows, units) if flows is not None else None
+    by = lambda frame, key: (frame.groupby(["period", key], dropna=False, sort=True)  # noqa: E731
+                             [["cases", "fund_paid"]].sum().reset_index()) if frame is not None else None
+    out = {"counts": counts, "lines": lines, "out_units": by(outside, "unit_id"),
+           "out_groups": by(outside, "dip_group"), "groups": groups,
+           "dip": _dip_figure(dip_cases, months)}
     return {f: _shaped(f, frame.rename(columns={"period": "month"}) if frame is not None else None)
             for f, frame in out.items()}
 
@@ -185,9 +190,9 @@ def lines_frame(figures, months: list[str]) -> pd.DataFrame:
     return summed(figures, "lines", months)[EXPENDITURE_SCAN_COLUMNS]
 
 
-def flows_frame(figures, months: list[str]) -> pd.DataFrame:
-    """The case flows (:data:`CASE_FLOW_COLUMNS`) of ``months``."""
-    return summed(figures, "flows", months)[CASE_FLOW_COLUMNS]
+def outside_frames(figures, months: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(cases and fund paid by unit outside the county, the same by DIP group) of ``months``."""
+    return summed(figures, "out_units", months), summed(figures, "out_groups", months)
 
 
 def group_cases(figures, months: list[str]) -> pd.Series:
