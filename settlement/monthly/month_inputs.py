@@ -122,7 +122,8 @@ def to_date(loaded: LoadResult, month: str, months: list[str] | None = None) -> 
             dates = frame[column]
             keep = ((dates < end) | dates.isna()).to_numpy(bool, copy=True)
             if months is not None:
-                read = dates.dt.strftime("%Y-%m").isin(months).to_numpy(bool) | dates.isna().to_numpy(bool)
+                read = _month_code(dates).isin([_code(m) for m in months]).to_numpy(bool) | \
+                    dates.isna().to_numpy(bool)
                 left = keep & ~read  # in the year to date, not read: a recorded month
                 problems += _repeated(table, frame.loc[read], frame.loc[left], column)
                 keep = keep & read
@@ -134,9 +135,22 @@ def _repeated(table: str, read: pd.DataFrame, left: pd.DataFrame, column: str) -
     key = KEYS[table]
     if not len(read) or not len(left):
         return []
-    again = read.loc[read[key].isin(set(left[key].dropna())).to_numpy(bool), key]
-    months = left.assign(m=left[column].dt.strftime("%Y-%m")).groupby(key)["m"].min()
-    return [repeated_problem(table, str(k), str(months.get(k, ""))) for k in sorted(set(again.astype(str)))]
+    again = set(read.loc[read[key].isin(set(left[key].dropna())).to_numpy(bool), key].astype(str))
+    if not again:
+        return []
+    hits = left.loc[left[key].astype(str).isin(again).to_numpy(bool)]
+    first = hits.assign(m=_month_code(hits[column])).groupby(hits[key].astype(str))["m"].min()
+    return [repeated_problem(table, k, f"{int(first[k]) // 100:04d}-{int(first[k]) % 100:02d}")
+            for k in sorted(again)]
+
+
+def _month_code(dates: pd.Series) -> pd.Series:
+    """YYYYMM of each date (an integer: no text made for millions of rows)."""
+    return dates.dt.year * 100 + dates.dt.month
+
+
+def _code(month: str) -> int:
+    return int(month[:4]) * 100 + int(month[5:7])
 
 
 #: the key of each big table (CONTRACT.md)
