@@ -42,6 +42,10 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from settlement.params import (ANNUAL, PERIOD_RULE_ZH, Params, check_leaf, expected_units, leaf_type,
                                period_rule)
 
+#: libyaml's safe loader where PyYAML was built with it (the same documents, ≈ 9× faster: a
+#: month run reads its config twice), else PyYAML's own
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 LEAF_KEYS = {"values"}
 
 
@@ -177,7 +181,7 @@ def load_config(path: str | Path, _chain: tuple[Path, ...] = ()) -> Config:
         raise ConfigError(str(path), [f"找不到配置文件 file not found: {path}"])
     data = path.read_bytes()
     try:
-        raw = yaml.safe_load(data.decode("utf-8-sig"))
+        raw = yaml.load(data.decode("utf-8-sig"), Loader=SAFE_LOADER)
     except UnicodeDecodeError as exc:
         raise ConfigError(str(path), [NOT_UTF8]) from exc
     except yaml.YAMLError as exc:

@@ -165,7 +165,8 @@ def test_upgrade_from_empty_creates_every_table(db_url):
         assert store.current_revision() is None
         assert store.upgrade() == (None, head_revision())
         names = set(sa.inspect(store.engine).get_table_names())
-    assert names == {"alembic_version", "runs", "run_inputs", "users", "audit_log"} | RESULT_NAMES
+    assert names == {"alembic_version", "runs", "run_inputs", "users", "audit_log",
+                     "month_figures"} | RESULT_NAMES
 
 
 def test_cli_upgrades_a_database_left_at_the_first_revision(db_url):

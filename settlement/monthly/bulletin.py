@@ -51,25 +51,32 @@ class Bulletin(NamedTuple):
     outflow_groups: pd.DataFrame  # DIP groups that leave the county most, year to date (外转病种)
     unit_cmi: pd.DataFrame  # per member unit: cases, points, CMI this month and last
     warnings: list[Problem]
+    recorded: dict = {}  # month → run id: the months whose figures came from the run store
+    figures: dict = {}  # figure → every month's frame (:mod:`.month_figures`) the bulletin summed
 
 
 def build_bulletin(tables: dict[str, pd.DataFrame], params: Params, month: str,
                    dip_cases: pd.DataFrame, packages: pd.DataFrame | None = None,
                    previous: dict[str, pd.DataFrame] | None = None, *,
-                   engine=None) -> Bulletin:
+                   engine=None, figures: dict[str, pd.DataFrame] | None = None,
+                   recorded: dict[str, str] | None = None) -> Bulletin:
     """The bulletin of ``month`` (YYYY-MM); see the module docstring.
 
     ``tables`` (and ``previous``, last year's): the loader's tables; the big two may be frames,
-    Parquet paths or spilled tables. ``engine``: the scan engine (:func:`settlement.scan.resolve`):
-    the periods are one more grouping key of the same scans (indicator counts, expenditure
-    lines: one pass each for all periods; case flows of the year to date)."""
+    Parquet paths or spilled tables. ``engine``: the scan engine (:func:`settlement.scan.resolve`).
+    The year's periods are sums of its months' figures (:mod:`.month_figures`: each month one
+    window of the same scans); ``figures``, when given, are every month of the year to date
+    (``recorded``: month → run id of the months taken from the run store, named in the notes),
+    else they are scanned here from ``tables`` and ``dip_cases``."""
+    from settlement.monthly import month_figures as mf
     from settlement.scan import resolve
 
     engine = resolve(engine)
     dip_cases = bt.with_discharge(dip_cases, tables["inpatient_cases"])
     w, units = bt.windows(month), tables["units"]
-    current = {p: x for p, x in w.items() if not p.startswith("prior")}
-    rows = _indicator_rows(tables, current, dip_cases, tables, params, engine)
+    if figures is None:
+        figures = mf.from_data(tables, dip_cases, mf.month_list(month), engine=engine)
+    rows = _year_rows(tables, month, figures, params, engine)
     prior_spend = None
     if previous is not None:  # last year: its periods and its full year (the projection), one scan
         year = int(month[:4]) - 1
@@ -81,16 +88,33 @@ def build_bulletin(tables: dict[str, pd.DataFrame], params: Params, month: str,
                                     params, engine))
         prior_spend = (_fund_spent(rows.pop("prior_full")[1]), _fund_spent(rows["prior_ytd"][1]))
     indicators = pd.concat([rows[p][0] for p in w if p in rows], ignore_index=True)
-    ex = bt.execution(tables, dip_cases, packages, month, engine=engine)
+    ex = bt.execution(tables, figures, packages, month)
     top = params.early_warning.top_n
-    flows = engine.case_flows(bt.scan_table(tables["inpatient_cases"]),
-                              window=bt.scan_windows({"ytd": w["ytd"]})["ytd"])
+    ytd = mf.month_list(month)
+    (out_units, out_groups), group_cases = mf.outside_frames(figures, ytd), mf.group_cases(figures, ytd)
     bulletin = Bulletin(
         month, indicators, ex, projection(ex, month, prior_spend),
-        bt.destinations(flows, units, top),
-        bt.outflow_groups(flows, units, tables.get("dip_groups"), top),
-        bt.unit_cmi(dip_cases, tables["inpatient_cases"], units, month), [])
+        bt.destinations(out_units, units, top, group_cases),
+        bt.outflow_groups(None, units, tables.get("dip_groups"), top, group_cases, out_groups),
+        bt.unit_cmi(figures, units, month), [], dict(recorded or {}), figures)
     return bulletin._replace(warnings=warnings(bulletin, params))
+
+
+def _year_rows(tables, month: str, figures, params, engine) -> dict[str, tuple]:
+    """period → (indicator rows, counts) of the year's periods, from the months' figures; the
+    counts of distinct persons (县域内就诊率 by persons only) by one scan of the year to date."""
+    from settlement.monthly import month_figures as mf
+
+    months = mf.period_months(month)
+    if params.indicators.visit_rate_basis == "persons":
+        w = bt.windows(month)
+        counts = bt.period_counts(tables, {p: w[p] for p in months}, tables["units"],
+                                  engine=engine, persons=True)
+    else:
+        counts = {p: mf.counts_frame(figures, ms) for p, ms in months.items()}
+    return {p: (bt.indicator_rows(counts[p], mf.points_per_case(figures, "community_id", ms),
+                                  tables, params, p), counts[p])
+            for p, ms in months.items()}
 
 
 def _indicator_rows(source, ws, dip_cases, tables, params, engine) -> dict[str, tuple]:
@@ -98,8 +122,8 @@ def _indicator_rows(source, ws, dip_cases, tables, params, engine) -> dict[str, 
     (one by-period scan; ``dip_cases`` with discharge dates, or None)."""
     counts = bt.period_counts(source, ws, tables["units"], engine=engine,
                               persons=params.indicators.visit_rate_basis == "persons")
-    return {p: (bt.indicator_rows(c, None if dip_cases is None else
-                                  bt.in_window(dip_cases, "discharge_date", ws[p]),
+    return {p: (bt.indicator_rows(c, None if dip_cases is None else bt.points_per_case(
+                bt.in_window(dip_cases, "discharge_date", ws[p]), "community_id"),
                                   tables, params, p), c)
             for p, c in counts.items()}
 

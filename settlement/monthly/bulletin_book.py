@@ -53,7 +53,7 @@ def write_bulletin(path: Path, bulletin: Bulletin, county_name: str = "") -> Pat
     _outflows(Sheet(book, st, "外转去向与病种"), bulletin)
     _unit_cmi(Sheet(book, st, "单位CMI"), bulletin.unit_cmi)
     _warnings(Sheet(book, st, "预警"), bulletin)
-    _definitions(Sheet(book, st, "口径说明"), bulletin.indicators)
+    _definitions(Sheet(book, st, "口径说明"), bulletin.indicators, bulletin.recorded)
     book.close()
     return Path(path)
 
@@ -201,12 +201,21 @@ def _warnings(sheet: Sheet, b: Bulletin) -> None:
                         Col("value", "触发值", "ratio")])
 
 
-def _definitions(sheet: Sheet, ind: pd.DataFrame) -> None:
+def _definitions(sheet: Sheet, ind: pd.DataFrame, recorded: dict | None = None) -> None:
     frame = ind.drop_duplicates("indicator")[["indicator", "label_zh", "definition_zh"]]
     end = sheet.block(frame, [Col("indicator", "指标代码"), Col("label_zh", "指标"),
                               Col("definition_zh", "口径（定义）", "wrap")])
     notes = ["住院指标按出院日期归月，门诊按就诊日期归月；人次按病例（结算单）行计数。",
              "上年同月、上年同期累计仅在提供上年数据时列出。",
              "范围为参保人所属医共体（按参保地归集），全县为全部参保人。"]
+    if recorded:
+        notes.append(recorded_note(recorded))
     for i, text in enumerate(notes):
         put_text(sheet.ws, end + 1 + i, 0, text, sheet.st.note)
+
+
+def recorded_note(recorded: dict) -> str:
+    """The 口径 note naming the months whose figures came from their own month runs."""
+    months = "、".join(f"{m}（{run}）" for m, run in sorted(recorded.items()))
+    return (f"{months} 的数据取自各月已记录的月度预结算运行（同一小表、参数与程序版本下记录的分月汇总数），"
+            "未重新读取；其余月份自本次数据读取。")

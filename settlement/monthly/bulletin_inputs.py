@@ -17,21 +17,38 @@ import pandas as pd
 
 from settlement.config import Resolved
 from settlement.monthly.bulletin import Bulletin, build_bulletin
+from settlement.monthly.month_figures import Recorded
 from settlement.monthly.presettle import year_to_date_cases
 
 
 def bulletin_for_month(tables: dict[str, pd.DataFrame], resolved: Resolved, month: str,
                        previous: dict[str, pd.DataFrame] | None = None,
-                       packages: pd.DataFrame | None = None) -> tuple[Bulletin, list]:
+                       packages: pd.DataFrame | None = None,
+                       recorded: Recorded | None = None,
+                       month_cases: pd.DataFrame | None = None) -> tuple[Bulletin, list]:
     """(bulletin, the settlement's own problems) of ``month`` from the year-to-date frames.
 
-    ``packages`` (community_id, package fen), when the caller has them, spares the settlement."""
+    ``packages`` (community_id, package fen), when the caller has them, spares the settlement.
+    ``recorded``: the months' figures taken from the run store (:mod:`.month_figures`); the
+    other months of the year to date are scanned from ``tables``. ``month_cases``: the month's
+    inpatient cases as the caller read them (:func:`~.presettle.cases_of_month`), scored here
+    when the month is the only one read."""
+    from settlement.monthly import month_figures as mf
+    from settlement.scan import resolve
+
     problems: list = []
     if packages is None:
         packages, problems = year_packages(tables, resolved)
     P = resolved.params
-    cases = year_to_date_cases(tables, P.dip, month, resolved.section_segments("dip"))
-    return build_bulletin(tables, P, month, cases, packages, previous), problems
+    runs = recorded.runs if recorded is not None else {}
+    read = [m for m in mf.month_list(month) if m not in runs]
+    source = tables if month_cases is None or read != [month] else {**tables, "inpatient_cases": month_cases}
+    cases = year_to_date_cases(source, P.dip, month, resolved.section_segments("dip"), since=read[0])
+    engine = resolve(None)
+    figures = mf.combined(recorded.frames if recorded is not None else None,
+                          mf.from_data(tables, cases, read, engine=engine))
+    return build_bulletin(tables, P, month, cases, packages, previous, engine=engine,
+                          figures=figures, recorded=runs), problems
 
 
 def year_packages(tables: dict[str, pd.DataFrame], resolved: Resolved,

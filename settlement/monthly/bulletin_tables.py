@@ -157,10 +157,11 @@ def period_counts(source: dict, ws: dict[str, Window], units: pd.DataFrame, *,
             for p in ws}
 
 
-def indicator_rows(counts: pd.DataFrame, dip: pd.DataFrame | None,
+def indicator_rows(counts: pd.DataFrame, per_case: pd.DataFrame | None,
                    tables: dict[str, pd.DataFrame], params: Params, period: str) -> pd.DataFrame:
     """The shown indicators, 住院人次 and CMI of one period (``counts``: the period's indicator
-    scan, :func:`period_counts`), every community and the county."""
+    scan, :func:`period_counts`; ``per_case``: the period's DIP points per case by community,
+    :func:`points_per_case`, or None: no CMI), every community and the county."""
     communities = tables["communities"]
     per = measures_of_counts(counts, communities=communities)
     ids = sorted(communities["community_id"].astype(str)) + [COUNTY]
@@ -185,8 +186,8 @@ def indicator_rows(counts: pd.DataFrame, dip: pd.DataFrame | None,
         "numerator": per["ip_all"].to_numpy(float), "denominator": np.nan,
         "value": per["ip_all"].to_numpy(float), "target": np.nan, "direction": None,
         "definition_zh": EXTRA_ZH["inpatient_cases"][1]}))
-    if dip is not None:
-        frames.append(cmi_rows(dip, ids))
+    if per_case is not None:
+        frames.append(cmi_rows(per_case, ids))
     out = pd.concat(frames, ignore_index=True)
     out.insert(1, "period", period)
     return out[INDICATOR_COLUMNS]
@@ -201,9 +202,10 @@ def points_per_case(dip: pd.DataFrame, key: str) -> pd.DataFrame:
     return grouped
 
 
-def cmi_rows(dip: pd.DataFrame, ids: list[str]) -> pd.DataFrame:
-    """CMI per community and county: numerator points per case, denominator the region's."""
-    per = points_per_case(dip, "community_id").reindex(ids)
+def cmi_rows(per_case: pd.DataFrame, ids: list[str]) -> pd.DataFrame:
+    """CMI per community and county (``per_case``: :func:`points_per_case` by community_id):
+    numerator points per case, denominator the region's."""
+    per = per_case.reindex(ids)
     region = per.loc[COUNTY, "per_case"]
     return pd.DataFrame({
         "scope": ids, "indicator": "cmi", "label_zh": EXTRA_ZH["cmi"][0],
@@ -212,14 +214,16 @@ def cmi_rows(dip: pd.DataFrame, ids: list[str]) -> pd.DataFrame:
         "target": np.nan, "direction": None, "definition_zh": EXTRA_ZH["cmi"][1]})
 
 
-def unit_cmi(dip_cases: pd.DataFrame, cases: pd.DataFrame, units: pd.DataFrame,
-             month: str) -> pd.DataFrame:
-    """Per treating unit: cases, points per case and CMI this month and the month before."""
+def unit_cmi(figures: dict, units: pd.DataFrame, month: str) -> pd.DataFrame:
+    """Per treating unit: cases, points per case and CMI this month and the month before
+    (``figures``: the months' figures, :mod:`.month_figures`)."""
+    from settlement.monthly.month_figures import points_per_case as per_case_of
+
     out = []
     for label, m in (("", month), ("_prev", previous_month(month))):
         if m is None:
             continue
-        per = points_per_case(dip_in_window(dip_cases, cases, windows(m)["month"]), "unit_id")
+        per = per_case_of(figures, "unit_id", [m])
         region = per.loc[COUNTY, "per_case"]
         per = per.drop(index=COUNTY)
         per["cmi"] = per["per_case"] / region if region and region > 0 else np.nan
@@ -233,25 +237,23 @@ def unit_cmi(dip_cases: pd.DataFrame, cases: pd.DataFrame, units: pd.DataFrame,
     return frame
 
 
-def execution(tables: dict[str, pd.DataFrame], dip_cases: pd.DataFrame,
-              packages: pd.DataFrame | None, month: str, *, engine=None) -> pd.DataFrame:
+def execution(tables: dict[str, pd.DataFrame], figures: dict, packages: pd.DataFrame | None,
+              month: str) -> pd.DataFrame:
     """基金执行进度 per community and county: spent this month / year to date vs the package.
 
     Spent is the expenditure scan of the period (DIP fund due of member-unit cases at the
-    caller's point value, fund paid elsewhere and for outpatient claims); other package lines
-    (family-doctor fees …) are annual and not in it.
+    caller's point value, fund paid elsewhere and for outpatient claims; ``figures``: its
+    months' lines, :mod:`.month_figures`); other package lines (family-doctor fees …) are
+    annual and not in it.
     """
-    from settlement.scan import resolve
+    from settlement.monthly.month_figures import lines_frame, period_months
 
-    w, engine = windows(month), resolve(engine)
-    periods = {p: w[p] for p in ("month", "ytd")}  # dip_cases rows by their case's discharge date
-    lines = engine.expenditure_lines_by_period(
-        dip_cases, scan_table(tables["inpatient_cases"]), scan_table(tables["outpatient_claims"]),
-        tables["units"], windows=scan_windows(periods))
+    months = period_months(month)
+    periods = {p: months[p] for p in ("month", "ytd")}
     spent = {}
-    for period in periods:
-        scanned = lines.loc[lines["period"] == period].drop(columns="period").reset_index(drop=True)
-        scan = expenditure_of_lines(scanned, dip_cases, tables["units"], tables["communities"])
+    for period, ms in periods.items():
+        scanned = lines_frame(figures, ms)
+        scan = expenditure_of_lines(scanned, None, tables["units"], tables["communities"])
         spent[period] = scan.set_index("community_id")["expenditure"].astype("int64")
     frame = pd.DataFrame({"spent_month": spent["month"], "spent_ytd": spent["ytd"]})
     if packages is not None:
@@ -277,26 +279,36 @@ def _outside(flows: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:
     return flows.assign(scope=where).loc[where.ne(COUNTY).to_numpy(bool)]
 
 
-def destinations(flows: pd.DataFrame, units: pd.DataFrame, top: int) -> pd.DataFrame:
+def destinations(flows: pd.DataFrame, units: pd.DataFrame, top: int,
+                 group_cases: pd.Series | None = None) -> pd.DataFrame:
     """Top out-of-county institutions of the period by inpatient cases (外转去向), from the
-    period's case flows (cases and fund paid per treating unit and DIP group)."""
+    period's case flows (cases and fund paid per treating unit and DIP group; or only those
+    outside the county with ``group_cases``, the period's cases by DIP group at every unit)."""
     out = _outside(flows, units)
     names = units.set_index(units["unit_id"].astype(str))["unit_name"].astype(str)
     agg = out.groupby(out["unit_id"].astype(str)).agg(
         cases=("cases", "sum"), fund_paid=("fund_paid", "sum"), scope=("scope", "first"))
     agg["unit_name"] = agg.index.map(names)
-    total = int(flows["cases"].sum())
+    total = int((flows["cases"] if group_cases is None else group_cases).sum())
     agg["share"] = agg["cases"] / total if total else np.nan
     agg = agg.sort_values(["cases", "fund_paid"], ascending=False, kind="stable").head(top)
     return agg.rename_axis("unit_id").reset_index().astype({"fund_paid": "int64"})
 
 
-def outflow_groups(flows: pd.DataFrame, units: pd.DataFrame, groups: pd.DataFrame | None,
-                   top: int) -> pd.DataFrame:
-    """DIP groups whose cases leave the county most (外转病种), with the share that leaves."""
-    coded = flows.loc[flows["dip_group"].notna().to_numpy(bool)]
-    out = _outside(coded, units)
-    total = coded.groupby(coded["dip_group"].astype(str))["cases"].sum()
+def outflow_groups(flows: pd.DataFrame | None, units: pd.DataFrame, groups: pd.DataFrame | None,
+                   top: int, group_cases: pd.Series | None = None,
+                   outside: pd.DataFrame | None = None) -> pd.DataFrame:
+    """DIP groups whose cases leave the county most (外转病种), with the share that leaves, from
+    the case flows, or from ``outside`` (cases and fund paid at units outside the county by DIP
+    group) with ``group_cases`` (the cases by DIP group at every unit)."""
+    if outside is None:
+        coded = flows.loc[flows["dip_group"].notna().to_numpy(bool)]
+        out = _outside(coded, units)
+        total = coded.groupby(coded["dip_group"].astype(str))["cases"].sum()
+    else:
+        out = outside.loc[outside["dip_group"].notna().to_numpy(bool)]
+        total = group_cases.loc[group_cases.index.notna()]
+        total.index = total.index.astype(str)
     agg = out.groupby(out["dip_group"].astype(str)).agg(
         cases_out=("cases", "sum"), fund_paid=("fund_paid", "sum"))
     agg["cases_all"] = total.reindex(agg.index).astype("int64")

@@ -37,21 +37,56 @@ from settlement.monthly.presettle import month_bounds
 DATED = {"inpatient_cases": "discharge_date", "outpatient_claims": "service_date"}
 
 
-def load_month(config_path: Path, data_dir: Path, month: str, spill=None):
+def load_month(config_path: Path, data_dir: Path, month: str, spill=None,
+               months: list[str] | None = None):
     """(config, resolved, loaded, problems) of a month run: config errors become problems, the
-    big tables hold the year to date of ``month`` (see the module docstring)."""
+    big tables hold the year to date of ``month`` (see the module docstring), or only the rows
+    of ``months`` when given (the months whose figures are not recorded,
+    :func:`months_to_read`), a key repeated from a month not read then reported too
+    (:func:`repeated_keys`)."""
     from settlement.pipeline import load_and_validate
 
-    return load_and_validate(config_path, data_dir, spill, where=year_to_date_where(Path(data_dir), month),
-                             prepare=lambda loaded: to_date(loaded, month), use_gx=False)
+    folder, found = Path(data_dir), []
+    where = year_to_date_where(folder, month, months)
+    out = load_and_validate(config_path, data_dir, spill, where=where,
+                            prepare=lambda loaded: found.extend(to_date(loaded, month, months)),
+                            use_gx=False)
+    problems = out[3]
+    if months is not None and months != month_list(month) and out[1] is not None:
+        skipped = [m for m in month_list(month) if m not in months]
+        found += repeated_keys(folder, [t for t in DATED if t in where], months, skipped)
+        # the months read may hold no row of a big table; the year to date is not empty: a
+        # recorded month's run succeeded, so its year to date passed the check
+        problems = [p for p in problems if not (p.rule == "table.empty" and p.table in DATED)]
+    return out[0], out[1], out[2], [*problems, *found]
 
 
-def year_to_date_where(folder: Path, month: str) -> dict[str, tuple[str, list[str]]]:
+def months_to_read(month: str, recorded: dict[str, str], persons: bool) -> list[str]:
+    """The months of the year to date whose big-table rows a month run reads: those without
+    recorded figures (normally the month itself); every month when 县域内就诊率 counts persons
+    (distinct persons do not add up across months)."""
+    return month_list(month) if persons else [m for m in month_list(month) if m not in recorded]
+
+
+def month_list(month: str) -> list[str]:
+    from settlement.monthly.month_figures import month_list as months
+
+    return months(month)
+
+
+def _days(months: list[str]) -> list[str]:
+    out = []
+    for m in months:
+        first, last = month_bounds(m)
+        out += [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+    return out
+
+
+def year_to_date_where(folder: Path, month: str,
+                       months: list[str] | None = None) -> dict[str, tuple[str, list[str]]]:
     """The loader's ``where`` for the big tables given as Parquet with a ``date32`` date column:
-    (date column, every ISO day from 1 January to the month's last day)."""
-    first, last = month_bounds(month)
-    days = [(dt.date(first.year, 1, 1) + dt.timedelta(days=i)).isoformat()
-            for i in range((last - dt.date(first.year, 1, 1)).days + 1)]
+    (date column, every ISO day from 1 January to the month's last day, or of ``months``)."""
+    days = _days(months if months is not None else month_list(month))
     return {table: (column, days) for table, column in DATED.items()
             if _dated_parquet(folder / f"{table}.parquet", folder / table, column)}
 
@@ -73,14 +108,113 @@ def _dated_parquet(file: Path, directory: Path, column: str) -> bool:
                                for s in schemas)
 
 
-def to_date(loaded: LoadResult, month: str) -> None:
-    """Leave the rows dated after ``month`` out of the big tables held as frames (rows without
-    a readable date stay: their problem is the month's too). Spilled tables were filtered while
-    read where that is exact, and are otherwise checked whole."""
+def to_date(loaded: LoadResult, month: str, months: list[str] | None = None) -> list:
+    """Leave the rows dated after ``month`` (or outside ``months``) out of the big tables held
+    as frames (rows without a readable date stay: their problem is the month's too); the
+    problems of a key repeated from a left-out month of the year to date. Spilled tables were
+    filtered while read where that is exact, and are otherwise checked whole."""
     _, last = month_bounds(month)
     end = pd.Timestamp(last) + pd.Timedelta(days=1)
+    problems = []
     for table, column in DATED.items():
         frame = loaded.tables.get(table)
         if isinstance(frame, pd.DataFrame) and column in frame.columns and len(frame):
             dates = frame[column]
-            loaded.tables[table] = frame.loc[((dates < end) | dates.isna()).to_numpy(bool)]
+            keep = ((dates < end) | dates.isna()).to_numpy(bool, copy=True)
+            if months is not None:
+                read = _month_code(dates).isin([_code(m) for m in months]).to_numpy(bool) | \
+                    dates.isna().to_numpy(bool)
+                left = keep & ~read  # in the year to date, not read: a recorded month
+                problems += _repeated(table, frame.loc[read], frame.loc[left], column)
+                keep = keep & read
+            loaded.tables[table] = frame.loc[keep]
+    return problems
+
+
+def _repeated(table: str, read: pd.DataFrame, left: pd.DataFrame, column: str) -> list:
+    key = KEYS[table]
+    if not len(read) or not len(left):
+        return []
+    again = set(read.loc[read[key].isin(set(left[key].dropna())).to_numpy(bool), key].astype(str))
+    if not again:
+        return []
+    hits = left.loc[left[key].astype(str).isin(again).to_numpy(bool)]
+    first = hits.assign(m=_month_code(hits[column])).groupby(hits[key].astype(str))["m"].min()
+    return [repeated_problem(table, k, f"{int(first[k]) // 100:04d}-{int(first[k]) % 100:02d}")
+            for k in sorted(again)]
+
+
+def _month_code(dates: pd.Series) -> pd.Series:
+    """YYYYMM of each date (an integer: no text made for millions of rows)."""
+    return dates.dt.year * 100 + dates.dt.month
+
+
+def _code(month: str) -> int:
+    return int(month[:4]) * 100 + int(month[5:7])
+
+
+#: the key of each big table (CONTRACT.md)
+KEYS = {"inpatient_cases": "case_id", "outpatient_claims": "claim_id"}
+
+
+def repeated_problem(table: str, key_value: str, month: str):
+    from settlement.problems import Problem
+
+    key = KEYS[table]
+    return Problem("key.duplicate", "error", table,
+                   f"「{key}」重复：{key_value} 已出现在 {month} 的数据中（该月数据取自已记录的月度运行，"
+                   "本次未重新读取；每个值只能出现一次）",
+                   f"{key} {key_value} repeats a row of {month} (a recorded month, not read again)",
+                   column=key, value=key_value)
+
+
+def repeated_keys(folder: Path, tables: list[str], read: list[str], skipped: list[str]) -> list:
+    """Problems of the keys of the rows of the months ``read`` that the rows of the months
+    ``skipped`` (recorded, not read again) also hold, from the tables' Parquet by DuckDB: the
+    key and the date column only, exact (no hashes)."""
+    import duckdb
+
+    if not skipped or not tables:
+        return []
+    out = []
+    con = duckdb.connect(":memory:")
+    try:
+        for table in tables:
+            column, key = DATED[table], KEYS[table]
+            file = folder / f"{table}.parquet"
+            files = [file] if file.is_file() else sorted(p for p in (folder / table).rglob("*.parquet"))
+            source = "read_parquet([" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + \
+                     "], union_by_name = true)"
+            low, high = con.execute(f'SELECT min(r."{key}"), max(r."{key}") FROM {source} r '
+                                    f'WHERE {_in_months("r", column, read)}').fetchall()[0]
+            if low is None:
+                continue  # no row read: nothing repeated
+            # the bounds as literals let DuckDB skip the row groups whose key statistics lie
+            # outside them (keys that grow with the date: most of the months before)
+            sql = (f'SELECT s."{key}"::VARCHAR AS k, min(strftime(s."{column}", \'%Y-%m\')) AS m '
+                   f'FROM {source} s WHERE s."{key}" BETWEEN {_text(low)} AND {_text(high)} AND '
+                   f'{_in_months("s", column, skipped)} AND s."{key}" IN '
+                   f'(SELECT r."{key}" FROM {source} r WHERE {_in_months("r", column, read)}) '
+                   "GROUP BY 1 ORDER BY 1")
+            out += [repeated_problem(table, k, m) for k, m in con.execute(sql).fetchall()]
+    finally:
+        con.close()
+    return out
+
+
+def _text(value) -> str:
+    """A SQL string literal of ``value`` (its quotes doubled)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _in_months(alias: str, column: str, months: list[str]) -> str:
+    """SQL: the date column falls in one of ``months`` (half-open ranges, contiguous joined)."""
+    ranges: list[list[dt.date]] = []
+    for m in months:
+        first, last = month_bounds(m)
+        if ranges and ranges[-1][1] == first:
+            ranges[-1][1] = last + dt.timedelta(days=1)
+        else:
+            ranges.append([first, last + dt.timedelta(days=1)])
+    return "(" + " OR ".join(f"(\"{alias}\".\"{column}\" >= DATE '{a}' AND \"{alias}\".\"{column}\" < DATE '{b}')"
+                             for a, b in ranges) + ")"

@@ -110,16 +110,18 @@ def presettle_month(t: dict[str, pd.DataFrame], params: DipParams, month: str,
 
 
 def year_to_date_cases(t: dict[str, pd.DataFrame], params: DipParams, month: str,
-                       dated: list[tuple] | None = None) -> pd.DataFrame:
+                       dated: list[tuple] | None = None, since: str | None = None) -> pd.DataFrame:
     """dip_cases of the cases discharged from 1 January to the end of ``month``, priced at the
     budget point value (the monthly bulletin's CMI, DIP spend and execution progress), each
     with its case's ``discharge_date`` (the bulletin's periods are date windows of them).
+    ``since`` (YYYY-MM): from that month on only (the months before are recorded figures).
     Bounded on both sides: a case table used where it lies (the user's own Parquet,
     :mod:`settlement.in_place`) may hold other years' rows, which the month does not hold."""
     from settlement.monthly.bulletin_tables import with_discharge
 
     first, last = month_bounds(month)
-    ytd = discharged(t["inpatient_cases"], first.replace(month=1), last)
+    start = first.replace(month=1) if since is None else month_bounds(since)[0]
+    ytd = discharged(t["inpatient_cases"], start, last)
     at_budget = {"point_value_mode": "published", "published_point_value": params.budget_point_value,
                  "payment_method": "dip"}
     priced = params.model_copy(update=at_budget)

@@ -18,9 +18,11 @@ from pathlib import Path
 import click
 
 from settlement.config import ConfigError, load_config
-from settlement.monthly.presettle import COLUMNS, MonthResult, month_bounds, presettle_month
+from settlement.monthly.presettle import (COLUMNS, MonthResult, cases_of_month, month_bounds,
+                                          presettle_month)
 from settlement.monthly.recorded import paid_by_unit, recorded_presettlements
-from settlement.monthly.month_inputs import load_month
+from settlement.monthly.month_figures import save_figures
+from settlement.monthly.month_inputs import load_month, month_list, months_to_read
 from settlement.pipeline import Outcome, Steps, _failure_reason, end_failed_run, recorded_run
 from settlement.problems import Problem, has_errors
 
@@ -69,8 +71,11 @@ def _steps(store, run_id, config, config_path, data_dir, run_dir, month, progres
         # out of the cyclic garbage collector, so that its full collections scan only what the
         # month's steps make (as the year-end run, pipeline._run_steps); unfrozen at the end
         gc.freeze()
+        with steps("已记录月份 recorded months"):
+            recorded, basis = _recorded(store, config, data_dir, month)
+            months = months_to_read(month, recorded.runs, _persons(config))
         with steps("读取与校验 load and validate"):
-            checked, resolved, loaded, found = load_month(config_path, data_dir, month, spill)
+            checked, resolved, loaded, found = load_month(config_path, data_dir, month, spill, months)
             problems += found
             store.update_run(run_id, input_hashes=loaded.file_hashes,
                              input_rows={t: len(f) for t, f in loaded.tables.items()})
@@ -80,13 +85,17 @@ def _steps(store, run_id, config, config_path, data_dir, run_dir, month, progres
             with steps(f"{month} DIP 月度预结算 monthly pre-settlement"):
                 earlier = recorded_presettlements(store.engine, config.county, resolved.year,
                                                   config.scenario, before=month)
-                result = presettle_month(loaded.tables, resolved.params.dip, month,
-                                         paid_by_unit(earlier), resolved.section_segments("dip"))
+                # the month's cases read once: scored for the pre-settlement and the bulletin
+                month_cases = cases_of_month(loaded.tables["inpatient_cases"], month)
+                result = presettle_month({**loaded.tables, "inpatient_cases": month_cases},
+                                         resolved.params.dip, month, paid_by_unit(earlier),
+                                         resolved.section_segments("dip"))
                 problems += result.problems
             if not has_errors(problems):
                 with steps(f"{month} 月度通报与预警 bulletin and early warning"):
                     bulletin = _bulletin(loaded.tables, resolved, checked.sha256, month,
-                                         run_dir.parent)
+                                         run_dir.parent, recorded if months != month_list(month) else None,
+                                         month_cases if months == [month] else None)
                     problems += bulletin.warnings
         write_report(problems, loaded, work / "validation")
         if result is None or has_errors(problems):
@@ -100,6 +109,7 @@ def _steps(store, run_id, config, config_path, data_dir, run_dir, month, progres
             _write(work, result, config, resolved, loaded, run_id, month, problems, indicators)
             write_bulletin(work / "月度通报.xlsx", bulletin, config.county)
         with steps("保存到数据库 save to database"):
+            save_figures(store.engine, run_id, month, basis, bulletin.figures)
             store.save_results(run_id, {"dip_presettlement": result.table, "indicators": indicators},
                                timings=steps.timings)
     except BaseException as exc:
@@ -144,7 +154,27 @@ def _write(work: Path, result: MonthResult, config, resolved, loaded, run_id: st
                       f"{resolved.source('dip.presettlement_ratio')}。")
 
 
-def _bulletin(tables, resolved, config_sha256: str, month: str, out_root: Path):
+def _recorded(store, config, data_dir: Path, month: str):
+    """(the months' figures recorded before ``month`` on this run's basis, the basis)."""
+    from settlement.monthly.month_figures import basis, recorded_figures
+
+    on = basis(Path(data_dir), config.sha256)
+    return recorded_figures(store.engine, config.county, int(config.settlement_year),
+                            config.scenario, month, on), on
+
+
+def _persons(config) -> bool:
+    """Whether 县域内就诊率 counts persons (then every month reads the year to date)."""
+    try:
+        from settlement.config import resolve
+
+        return resolve(config).params.indicators.visit_rate_basis == "persons"
+    except Exception:  # noqa: BLE001 — a config that does not resolve fails in the load, reported there
+        return True
+
+
+def _bulletin(tables, resolved, config_sha256: str, month: str, out_root: Path, recorded=None,
+              month_cases=None):
     """The month's bulletin (H10's :mod:`settlement.monthly.bulletin`) from the year to date,
     its DIP cases priced at the budget point value, with the year's package per community (so
     基金执行进度 and the year-end projection are there; kept between month runs in
@@ -155,7 +185,8 @@ def _bulletin(tables, resolved, config_sha256: str, month: str, out_root: Path):
 
     packages = cached_year_packages(tables, resolved, config_sha256,
                                     Path(out_root) / ".cache" / "packages")
-    bulletin, _ = bulletin_for_month(tables, resolved, month, packages=packages)
+    bulletin, _ = bulletin_for_month(tables, resolved, month, packages=packages, recorded=recorded,
+                                     month_cases=month_cases)
     return bulletin
 
 

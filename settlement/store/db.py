@@ -30,10 +30,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 
 from settlement.store.location import default_db_url  # noqa: F401  (the console imports it here)
 from settlement.store.tables import RESULT_SPECS
@@ -101,7 +97,9 @@ def lock(conn: sa.Connection, key: str) -> None:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
 
 
-def alembic_config(connection: sa.Connection | None = None, url: str | None = None) -> AlembicConfig:
+def alembic_config(connection: sa.Connection | None = None, url: str | None = None):
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     if url:
@@ -121,6 +119,13 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> tuple[str | None, str 
     write transaction under :data:`SCHEMA_LOCK` and reads the current revision inside it, so
     the first creates the tables and the others find them there.
     """
+    if revision == "head":  # at the head already (every run but the first): Alembic not imported
+        at = stored_revision(engine)
+        if at is not None and at == head_of_files():
+            return at, at
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+
     with write_transaction(engine) as conn:
         lock(conn, SCHEMA_LOCK)
         before = MigrationContext.configure(conn).get_current_revision()
@@ -129,12 +134,34 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> tuple[str | None, str 
     return before, after
 
 
+def stored_revision(engine: sa.Engine) -> str | None:
+    """The database's one ``alembic_version`` row, read with plain SQL (None: no such table,
+    or not exactly one row — then Alembic decides)."""
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
+    except sa.exc.DBAPIError:
+        return None
+    return rows[0] if len(rows) == 1 else None
+
+
+def head_of_files() -> str:
+    """The newest revision as the migration files name it: ``NNNN_<what>.py`` declares
+    ``revision = "NNNN"``, each revising the one before (a test checks this is Alembic's head)."""
+    numbers = [p.name.split("_", 1)[0] for p in (MIGRATIONS / "versions").glob("[0-9][0-9][0-9][0-9]_*.py")]
+    return max(numbers)
+
+
 def current_revision(engine: sa.Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 

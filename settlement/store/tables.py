@@ -240,3 +240,24 @@ audit_log = sa.Table(  # who did what, when: upload, run, close, download, login
     sa.Column("detail", sa.Text),
     sa.Index(None, "at"),
 )
+
+# ------------------------------------------------------------ month figures (revision 0009)
+# Each month run's own month of the bulletin's scans (settlement/monthly/month_figures.py), so
+# a later month run reads only the months not recorded. One row per figure row: its keys, its
+# counts and fen as exact integers in v1 … v16 (in the figure's field order,
+# month_figures.FIGURES), a point sum in ``exact`` (a fraction's text "n/d": the exact sum of the
+# cases' float64 points). ``basis``: the SHA-256 of what the figures were made from (code,
+# config, the small tables' files, scan engine).
+FIGURE_VALUES = 16
+month_figures = sa.Table(
+    "month_figures", metadata,
+    sa.Column("run_id", RUN_ID, sa.ForeignKey("runs.run_id"), primary_key=True),
+    sa.Column("figure", sa.String(16), primary_key=True),   # month / counts / lines / flows / dip
+    sa.Column("row_no", sa.Integer, primary_key=True),
+    sa.Column("month", sa.String(7), nullable=False),
+    sa.Column("basis", SHA256, nullable=False),
+    sa.Column("key1", sa.Text),                              # scope / community_id / unit_id
+    sa.Column("key2", sa.Text),                              # dip_group / community_id
+    *[sa.Column(f"v{i}", sa.BigInteger) for i in range(1, FIGURE_VALUES + 1)],
+    sa.Column("exact", sa.Text),
+)
