@@ -285,6 +285,8 @@ def test_a_key_repeated_from_a_recorded_month_is_reported(sample, tmp_path):
     repeated = [p for p in march.problems if p.rule == "key.duplicate"]
     assert [(p.table, p.value) for p in repeated] == [("outpatient_claims", str(january_id))]
     assert "2025-01" in repeated[0].message_zh
+    # named where the user finds it: March's row (position + 1 in the Parquet file, as written)
+    assert (repeated[0].file, repeated[0].row) == ("outpatient_claims.parquet", int(at) + 1)
     # read from scratch, the validation's own key check finds it
     scratch = Runs(tmp_path / "b").month(data, "2025-03")
     assert not scratch.ok and any(p.rule == "key.duplicate" and p.table == "outpatient_claims"
@@ -295,11 +297,12 @@ def test_a_key_repeated_in_a_frame_of_the_year_to_date_is_reported():
     from settlement.loader import LoadResult
 
     dates = pd.to_datetime(["2025-01-03", "2025-02-04", "2025-03-05", "2025-03-06"])
-    claims = pd.DataFrame({"claim_id": ["a", "b", "a", "c"], "service_date": dates})
+    claims = pd.DataFrame({"claim_id": ["a", "b", "a", "c"], "service_date": dates},
+                          index=pd.Index([2, 3, 4, 5], name="row"))  # the user's rows (header = 1)
     loaded = LoadResult()
     loaded.tables["outpatient_claims"] = claims
     problems = to_date(loaded, "2025-03", ["2025-03"])
-    assert [(p.rule, p.value) for p in problems] == [("key.duplicate", "a")]
+    assert [(p.rule, p.value, p.row) for p in problems] == [("key.duplicate", "a", 4)]
     assert "2025-01" in problems[0].message_zh
     assert list(loaded.tables["outpatient_claims"]["claim_id"]) == ["a", "c"]
 

@@ -125,13 +125,17 @@ def to_date(loaded: LoadResult, month: str, months: list[str] | None = None) -> 
                 read = _month_code(dates).isin([_code(m) for m in months]).to_numpy(bool) | \
                     dates.isna().to_numpy(bool)
                 left = keep & ~read  # in the year to date, not read: a recorded month
-                problems += _repeated(table, frame.loc[read], frame.loc[left], column)
+                source = loaded.sources.get(table)
+                problems += _repeated(table, frame.loc[read], frame.loc[left], column,
+                                      source.file if source is not None else "")
                 keep = keep & read
             loaded.tables[table] = frame.loc[keep]
     return problems
 
 
-def _repeated(table: str, read: pd.DataFrame, left: pd.DataFrame, column: str) -> list:
+def _repeated(table: str, read: pd.DataFrame, left: pd.DataFrame, column: str, file: str = "") -> list:
+    """One problem per row read whose key a left-out (recorded) month also holds, at the row's
+    number in the user's file (the frame's index)."""
     key = KEYS[table]
     if not len(read) or not len(left):
         return []
@@ -140,8 +144,10 @@ def _repeated(table: str, read: pd.DataFrame, left: pd.DataFrame, column: str) -
         return []
     hits = left.loc[left[key].astype(str).isin(again).to_numpy(bool)]
     first = hits.assign(m=_month_code(hits[column])).groupby(hits[key].astype(str))["m"].min()
-    return [repeated_problem(table, k, f"{int(first[k]) // 100:04d}-{int(first[k]) % 100:02d}")
-            for k in sorted(again)]
+    rows = read.loc[read[key].astype(str).isin(again).to_numpy(bool), key].astype(str)
+    return [repeated_problem(table, k, f"{int(first[k]) // 100:04d}-{int(first[k]) % 100:02d}",
+                             file, int(row))
+            for row, k in sorted(rows.items(), key=lambda item: (item[1], item[0]))]
 
 
 def _month_code(dates: pd.Series) -> pd.Series:
@@ -157,7 +163,8 @@ def _code(month: str) -> int:
 KEYS = {"inpatient_cases": "case_id", "outpatient_claims": "claim_id"}
 
 
-def repeated_problem(table: str, key_value: str, month: str):
+def repeated_problem(table: str, key_value: str, month: str, file: str = "", row: int | None = None):
+    """``key.duplicate`` at the row read this month (``file``, ``row`` as the user sees them)."""
     from settlement.problems import Problem
 
     key = KEYS[table]
@@ -165,41 +172,53 @@ def repeated_problem(table: str, key_value: str, month: str):
                    f"「{key}」重复：{key_value} 已出现在 {month} 的数据中（该月数据取自已记录的月度运行，"
                    "本次未重新读取；每个值只能出现一次）",
                    f"{key} {key_value} repeats a row of {month} (a recorded month, not read again)",
-                   column=key, value=key_value)
+                   file=file, row=row, column=key, value=key_value)
 
 
 def repeated_keys(folder: Path, tables: list[str], read: list[str], skipped: list[str]) -> list:
     """Problems of the keys of the rows of the months ``read`` that the rows of the months
     ``skipped`` (recorded, not read again) also hold, from the tables' Parquet by DuckDB: the
-    key and the date column only, exact (no hashes)."""
-    import duckdb
+    key and the date column only, exact (no hashes). Each problem names the row read this month
+    (its file, relative to the folder, and row = position + 1, as for a file used in place)."""
+    from settlement.scan.limits import connect
 
     if not skipped or not tables:
         return []
     out = []
-    con = duckdb.connect(":memory:")
+    con = connect(":memory:")  # the engine's memory limit and spill folder
     try:
         for table in tables:
             column, key = DATED[table], KEYS[table]
             file = folder / f"{table}.parquet"
             files = [file] if file.is_file() else sorted(p for p in (folder / table).rglob("*.parquet"))
-            source = "read_parquet([" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + \
-                     "], union_by_name = true)"
+            listed = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+            source = f"read_parquet([{listed}], union_by_name = true)"
+            numbered = f"read_parquet([{listed}], union_by_name = true, filename = true, file_row_number = true)"
             low, high = con.execute(f'SELECT min(r."{key}"), max(r."{key}") FROM {source} r '
                                     f'WHERE {_in_months("r", column, read)}').fetchall()[0]
             if low is None:
                 continue  # no row read: nothing repeated
             # the bounds as literals let DuckDB skip the row groups whose key statistics lie
             # outside them (keys that grow with the date: most of the months before)
-            sql = (f'SELECT s."{key}"::VARCHAR AS k, min(strftime(s."{column}", \'%Y-%m\')) AS m '
-                   f'FROM {source} s WHERE s."{key}" BETWEEN {_text(low)} AND {_text(high)} AND '
-                   f'{_in_months("s", column, skipped)} AND s."{key}" IN '
-                   f'(SELECT r."{key}" FROM {source} r WHERE {_in_months("r", column, read)}) '
-                   "GROUP BY 1 ORDER BY 1")
-            out += [repeated_problem(table, k, m) for k, m in con.execute(sql).fetchall()]
+            bounds = f'"{key}" BETWEEN {_text(low)} AND {_text(high)}'
+            sql = (f'WITH s AS (SELECT s."{key}" AS k, min(strftime(s."{column}", \'%Y-%m\')) AS m '
+                   f'FROM {source} s WHERE s.{bounds} AND {_in_months("s", column, skipped)} GROUP BY 1), '
+                   f'r AS (SELECT r."{key}" AS k, r.filename AS f, r.file_row_number AS n FROM {numbered} r '
+                   f'WHERE r.{bounds} AND {_in_months("r", column, read)}) '
+                   "SELECT r.k::VARCHAR, s.m, r.f, r.n FROM r JOIN s ON r.k = s.k ORDER BY 1, 3, 4")
+            out += [repeated_problem(table, k, m, _relative(f, folder), int(n) + 1)
+                    for k, m, f, n in con.execute(sql).fetchall()]
     finally:
         con.close()
     return out
+
+
+def _relative(file: str, folder: Path) -> str:
+    """A Parquet file DuckDB read, as the loader names it: relative to the data folder."""
+    try:
+        return Path(file).relative_to(folder).as_posix()
+    except ValueError:
+        return Path(file).name
 
 
 def _text(value) -> str:
