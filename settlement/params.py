@@ -140,7 +140,7 @@ class DipParams(Model):
     # the point value divides by both (budget ÷ ratio ÷ Σ points): 0 or less is never a budget
     fund_budget: Decimal = unit("yuan", gt=0)  # DIP 住院统筹基金预算
     reimbursement_ratio: Decimal = unit("ratio", gt=0, le=1)
-    point_value_mode: Literal["computed", "published"] = unit("enum")
+    point_value_mode: Literal["computed", "published", "region"] = unit("enum")  # region: 区域统一点值
     published_point_value: Decimal | None = unit("yuan_per_point", None)
     point_value_decimals: int = unit("decimals")
     budget_point_value: Decimal = unit("yuan_per_point")  # 预算点值, monthly pre-settlement
@@ -159,8 +159,8 @@ class DipParams(Model):
 
     @model_validator(mode="after")
     def _dip_complete(self) -> "DipParams":
-        if self.point_value_mode == "published" and self.published_point_value is None:
-            raise ValueError("point_value_mode published needs published_point_value")
+        if self.point_value_mode in ("published", "region") and self.published_point_value is None:
+            raise ValueError(f"point_value_mode {self.point_value_mode} needs published_point_value")
         if self.payment_method == "drg" and None in (
                 self.drg_low_bound, self.drg_high_bound, self.drg_extreme_ratio_bound):
             raise ValueError("payment_method drg needs drg_low_bound, drg_high_bound and "

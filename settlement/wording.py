@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 ENUM_ZH = {"paid_at_cost": "按基金实际支付", "excluded": "不予结算", "computed": "按公式测算",
-           "published": "采用公布点值", "dip": "按病种分值付费（DIP）", "drg": "按疾病诊断相关分组付费（DRG）",
+           "published": "采用公布点值", "region": "采用区域统一点值", "dip": "按病种分值付费（DIP）", "drg": "按疾病诊断相关分组付费（DRG）",
            "whole_months": "按整月计", "days": "按天折算", "ratio": "按比例", "work_points": "按工分",
            "service_population": "按服务人口", "dip_points": "按 DIP 分值", "own_tier": "单列层级",
            "same_as_surplus": "与结余分配相同", "by_dip_fund_due": "按 DIP 基金应付",

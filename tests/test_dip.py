@@ -324,6 +324,8 @@ def test_drg_needs_its_bounds():
 def test_published_point_value_needs_a_value():
     with pytest.raises(ValueError, match="published_point_value"):
         params(point_value_mode="published")
+    with pytest.raises(ValueError, match="published_point_value"):
+        params(point_value_mode="region")  # the region's value is given as published
 
 
 # ---------------------------------------------------------------- point value and ledger
@@ -342,6 +344,32 @@ def test_computed_point_value_rounding_is_a_ledger_line():
     assert result.ledger.loc[result.ledger["line"].eq("point_value_difference"),
                              "label_zh"].item() == "点值取整差额"
     assert balanced(result)
+
+
+def test_at_the_region_point_value_the_ledger_starts_from_the_countys_own_money():
+    # A county of a pooling region (point_value_mode region, the region's value 0.0333 元/分):
+    # the budget 1,000 ÷ 0.6 = 1,666.67 元 is the REGION's pool, not the county's. The county's
+    # two units of 1 point each: its money 2 × 0.0333 = 0.0666 → 0.07 元, the units 0.03 + 0.03;
+    # the region section: 1,666.67 − 0.07 = 1,666.60 元 is the rest of the region.
+    cases = [{"unit_id": "H3", "special_points": 1.0}, {"unit_id": "H2", "special_points": 1.0}]
+    result = run(cases, point_value_mode="region", published_point_value="0.0333",
+                 fund_budget="1000", reimbursement_ratio="0.6")
+    ledger = result.ledger
+    lines = ledger.set_index(["section", "line"])["amount"]
+    assert lines["pool"].to_dict() == {"county_dip_money": 7, "units_gross": -6, "unit_rounding": -1}
+    assert lines["region"].to_dict() == {"region_pool": fen("1666.67"), "county_dip_money": -7,
+                                         "rest_of_region": -(fen("1666.67") - 7)}
+    assert ledger["section"].drop_duplicates().tolist() == ["pool", "units", "budget", "region"]
+    assert "由区域 DIP 住院统筹基金支付" in ledger["explanation"].iloc[0]
+    assert balanced(result)
+    # the same cases at a published value of the county's own: the county's pool, as before
+    own = run(cases, point_value_mode="published", published_point_value="0.0333",
+              fund_budget="1000", reimbursement_ratio="0.6")
+    assert own.ledger["line"].iloc[0] == "dip_pool" and "region" not in set(own.ledger["section"])
+    pd.testing.assert_frame_equal(own.ledger.loc[own.ledger["section"].isin(["units", "budget"])]
+                                  .reset_index(drop=True),
+                                  ledger.loc[ledger["section"].isin(["units", "budget"])]
+                                  .reset_index(drop=True))
 
 
 def test_case_and_unit_rounding_are_named():

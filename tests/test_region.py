@@ -147,7 +147,7 @@ def test_a_county_equals_a_single_county_run_of_its_view(region_dir, region_setu
     for setup in setups:
         _, resolved = _region_dip_params(
             region_dir, setup.config.path,
-            point_value_mode={"unit": "enum", "reference": "区域点值", "values": {day: "published"}},
+            point_value_mode={"unit": "enum", "reference": "区域点值", "values": {day: "region"}},
             published_point_value={"unit": "yuan_per_point", "reference": "区域点值",
                                    "values": {day: str(pv)}})
         single = settle(county_view(loaded.tables, setup.county_id), resolved)
@@ -155,6 +155,79 @@ def test_a_county_equals_a_single_county_run_of_its_view(region_dir, region_setu
         paths = write_results(tmp_path / setup.county_id, single.tables, names)
         for name, path in paths.items():
             assert path.read_bytes() == (work / setup.county_id / "results" / path.name).read_bytes(), name
+
+
+def _ledger_amounts(path: Path) -> dict[tuple[str, str], int]:
+    ledger = pd.read_csv(path, dtype=str)
+    return {(r.section, r.line): fen_of(Decimal(r.amount)) for r in ledger.itertuples()}
+
+
+def test_each_county_dip_ledger_starts_from_its_own_money_at_the_region_point_value(
+        region_dir, region_setup, settled):
+    """Oracle: a county's DIP ledger recomputed from its member units' case points and the region
+    point value. The region's pool is not the county's: it appears only in the ``region``
+    section (区域对账), as the county's money plus the rest of the region; Σ of the counties'
+    money + the other hospitals' (the city's) = the region's pool within the point value's
+    published rounding (½ × 10^-decimals 元/分 on every point, ½ fen on each rounded amount).
+    A county's DIP cases are its insured's at its member units; its hospitals' cases of other
+    counties' insured are in the region's pool but settled as external care in those counties."""
+    region, setups, loaded = region_setup
+    work, result = settled
+    _, resolved = _region_dip_params(region_dir, setups[0].config.path)
+    dip, pv = resolved.params.dip, result.dip.value
+    pool = fen_of(dip.fund_budget / dip.reimbursement_ratio)
+    _, scored = _oracle_point_value(loaded, resolved)
+    points = scored.assign(points=[Decimal(f"{p:.4f}") for p in scored["points"]])
+    units = loaded.tables["units"]
+    home = points["community_id"].astype(str).map(
+        loaded.tables["communities"].assign(community_id=lambda f: f["community_id"].astype(str))
+        .set_index("community_id")["county_id"])
+    counties_money, counted = 0, pd.Series(False, index=points.index)
+    for county in result.counties:
+        mine = units.loc[units["county_id"].eq(county.county_id).fillna(False)
+                         & units["community_id"].notna(), "unit_id"].astype(str)
+        own = points["unit_id"].astype(str).isin(set(mine)) & home.eq(county.county_id)
+        at, counted = points.loc[own], counted | own
+        by_unit = at.groupby(at["unit_id"].astype(str))["points"].sum()
+        money = fen_of(sum(by_unit) * pv)
+        units_gross = sum(fen_of(p * pv) for p in by_unit)
+        expected = {("pool", "county_dip_money"): money, ("pool", "units_gross"): -units_gross,
+                    ("pool", "unit_rounding"): -(money - units_gross),
+                    ("region", "region_pool"): pool, ("region", "county_dip_money"): -money,
+                    ("region", "rest_of_region"): money - pool}
+        path = work / county.county_id / "results" / "dip_ledger.csv"
+        amounts = _ledger_amounts(path)
+        assert {k: amounts[k] for k in expected} == expected, county.county_id
+        assert ("pool", "dip_pool") not in amounts  # the region's pool is not the county's budget
+        assert amounts[("units", "units_gross")] == units_gross
+        ledger = pd.read_csv(path, dtype=str)
+        sums = ledger.assign(fen=ledger["amount"].map(lambda a: fen_of(Decimal(a))))
+        assert (sums.groupby("section")["fen"].sum() == 0).all()  # to the fen
+        pool_rows = ledger.set_index(["section", "line"])
+        assert "区域" in pool_rows.loc[("region", "region_pool"), "label_zh"]
+        assert "不在本县（区）DIP 清算中支付" in pool_rows.loc[("region", "rest_of_region"), "explanation"]
+        assert "由区域 DIP 住院统筹基金支付" in pool_rows.loc[("pool", "county_dip_money"), "explanation"]
+        for text in ledger["label_zh"].tolist() + ledger["explanation"].tolist():
+            assert not any(code in text for code in ("county_dip_money", "rest_of_region",
+                                                     "region_pool", "published", "region"))
+        book = pd.read_excel(work / county.county_id / "results" / "结果明细.xlsx",
+                             sheet_name="DIP台账", dtype=str)
+        assert [fen_of(Decimal(a)) for a in book["金额"]] == list(amounts.values())
+        assert book["计算说明"].tolist() == ledger["explanation"].tolist()
+        counties_money += money
+    # the rest of the region: the city hospitals' cases and cross-county care at county hospitals
+    rest = points.loc[~counted]
+    at_city = rest["unit_id"].astype(str).map(units.set_index(units["unit_id"].astype(str))["scope"])
+    assert at_city.eq("city").any() and at_city.eq("county").any()
+    city = result.dip.hospitals.loc[result.dip.hospitals["scope"].eq("city")]
+    assert city["county_id"].isna().all()
+    assert fen_of(sum(rest.loc[at_city.eq("city"), "points"]) * pv) - int(city["gross_value"].sum()) \
+        in range(-len(city), len(city) + 1)  # the hospital table rounds each hospital once
+    cross = fen_of(sum(rest.loc[at_city.eq("county"), "points"]) * pv)
+    total_points = sum(points["points"])
+    bound = total_points * Decimal("0.5") * Decimal(1).scaleb(-dip.point_value_decimals) * 100
+    bound += Decimal(len(result.counties) + len(city) + 1) / 2
+    assert abs(pool - (counties_money + int(city["gross_value"].sum()) + cross)) <= bound
 
 
 def test_the_bytes_do_not_depend_on_the_number_of_workers(settled, cli_run):

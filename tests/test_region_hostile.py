@@ -116,7 +116,7 @@ def test_a_config_mistake_is_said_once_in_chinese(region_file, name):
 def test_the_region_dip_problems_are_said_once_not_once_per_county(region_file):
     _edit(region_file, *_leaf("point_value_mode", "computd"))
     (problem,) = _problems(region_file)  # three counties resolve the region's dip: one problem
-    assert "只能取 'computed' or 'published'" in problem and str(region_file) in problem
+    assert "只能取 'computed', 'published' or 'region'" in problem and str(region_file) in problem
 
 
 def test_a_zero_or_negative_budget_is_refused_before_any_point_value(region_file):

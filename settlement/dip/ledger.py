@@ -7,6 +7,22 @@
     − point_value_difference   pool − Σ points × point value (点值取整差额 / 公布点值差额)
     − unit_rounding            Σ points × point value − Σ units' gross (各单位取整尾差)
 
+At the pooling region's point value (``point_value_mode: region``, a region run's counties) the
+pool is the region's, not the county's: the pool section starts from the county's own money ::
+
+    + county_dip_money         Σ the county's member units' points × region point value (once)
+    − units_gross
+    − unit_rounding
+
+and a ``region`` section reconciles it to the region's pool (区域对账), stated as the region's::
+
+    + region_pool              region DIP budget ÷ ratio (the region summary derives it)
+    − county_dip_money
+    − rest_of_region           region pool − the county's money: every other case of the region
+                               at the region point value (the city hospitals', the other counties'
+                               hospitals', this county's hospitals' cases of other counties'
+                               insured) and the region point value's rounding
+
 ``units`` — from the units' gross value to what is still to pay::
 
     + units_gross + at_cost − self_pay − violation_deduction − withheld + returned
@@ -80,21 +96,15 @@ def unit_totals(dip_units: pd.DataFrame) -> dict[str, int]:
 
 
 def build_ledger(s: DipSummary, params: DipParams, source=None) -> pd.DataFrame:
-    """The ledger frame (columns LEDGER_COLUMNS); every section sums to 0."""
+    """The ledger frame (columns LEDGER_COLUMNS); every section sums to 0.
+
+    The pool section by point value method (:data:`POOL_SECTIONS`): a county's own pool, or — at
+    the pooling region's point value (``region``) — the county's money at that value, with the
+    region's pool in a ``region`` section that reconciles to it (区域对账)."""
     u, pv = s.units, s.point_value
     ref = (lambda path: f"（依据：{source(path)}）") if source else (lambda path: "")
-    y = yuan_display
-    rows = [
-        ("pool", "dip_pool", "DIP 住院统筹基金预算折算总额", s.dip_pool,
-         f"基金预算 {params.fund_budget:,.2f} 元 ÷ 报销比例 {params.reimbursement_ratio}"
-         f"{ref('dip.fund_budget')}"),
-        ("pool", "units_gross", "成员单位分值金额合计", -u["gross_value"],
-         f"Σ 各成员单位（分值 × 结算点值 {pv.settlement}，各单位一次取整到分）"),
-        ("pool", "point_value_difference", PV_DIFFERENCE_ZH[pv.method], -s.point_value_difference,
-         f"预算折算总额 {y(s.dip_pool)} − 总分值 {float(pv.total_points):,.4f} × 结算点值 {pv.settlement}"
-         f"（{y(s.money_at_point_value)}）"),
-        ("pool", "unit_rounding", "成员单位取整尾差", -s.unit_rounding,
-         f"总分值 × 结算点值 {y(s.money_at_point_value)} − 各单位取整后合计 {y(u['gross_value'])}"),
+    pool, reconciliation = POOL_SECTIONS.get(pv.method, _own_pool)(s, params, ref)
+    rows = pool + [
         ("units", "units_gross", "成员单位分值金额合计", u["gross_value"], "Σ 分值 × 结算点值"),
         ("units", "at_cost", "未入组病例按基金实际支付", u["at_cost"],
          f"未入组病例处理：{ENUM_ZH.get(params.unmatched_policy, params.unmatched_policy)}"
@@ -112,13 +122,66 @@ def build_ledger(s: DipSummary, params: DipParams, source=None) -> pd.DataFrame:
         ("budget", "point_value_effect", "结算点值与预算点值差异影响", u["point_value_effect"],
          f"Σ 分值 × (结算点值 {pv.settlement} − 预算点值 {pv.budget})，各单位取整"),
         ("budget", "units_gross", "成员单位分值金额合计", -u["gross_value"], "按结算点值"),
-    ]
+    ] + reconciliation
     ledger = pd.DataFrame(rows, columns=LEDGER_COLUMNS)
     ledger["amount"] = ledger["amount"].astype("int64")
     unbalanced = ledger.groupby("section")["amount"].sum()
     if unbalanced.ne(0).any():  # cannot happen: each unit line is an identity
         raise AssertionError(f"DIP 台账不平 ledger does not balance: {unbalanced.to_dict()}")
     return ledger
+
+
+def _own_pool(s: DipSummary, params: DipParams, ref) -> tuple[list[tuple], list[tuple]]:
+    """The county's own pool (computed, published or DRG rate): pool → units' gross; nothing
+    to reconcile to."""
+    u, pv, y = s.units, s.point_value, yuan_display
+    return [
+        ("pool", "dip_pool", "DIP 住院统筹基金预算折算总额", s.dip_pool,
+         f"基金预算 {params.fund_budget:,.2f} 元 ÷ 报销比例 {params.reimbursement_ratio}"
+         f"{ref('dip.fund_budget')}"),
+        ("pool", "units_gross", "成员单位分值金额合计", -u["gross_value"],
+         f"Σ 各成员单位（分值 × 结算点值 {pv.settlement}，各单位一次取整到分）"),
+        ("pool", "point_value_difference", PV_DIFFERENCE_ZH[pv.method], -s.point_value_difference,
+         f"预算折算总额 {y(s.dip_pool)} − 总分值 {float(pv.total_points):,.4f} × 结算点值 {pv.settlement}"
+         f"（{y(s.money_at_point_value)}）"),
+        _unit_rounding(s),
+    ], []
+
+
+def _region_pool(s: DipSummary, params: DipParams, ref) -> tuple[list[tuple], list[tuple]]:
+    """At the pooling region's point value: the county's money at that value → units' gross;
+    the region's pool only in the ``region`` section (last), which says what the rest of it is."""
+    u, pv, y = s.units, s.point_value, yuan_display
+    money = s.money_at_point_value
+    county = ("本县（区）成员单位按区域结算点值的分值金额",
+              f"本县（区）成员单位病例总分值 {float(pv.total_points):,.4f} × 区域结算点值 {pv.settlement} 元/分，"
+              "一次取整到分；由区域 DIP 住院统筹基金支付（区域结算点值的推导见区域汇总）")
+    return [
+        ("pool", "county_dip_money", county[0], money, county[1]),
+        ("pool", "units_gross", "成员单位分值金额合计", -u["gross_value"],
+         f"Σ 各成员单位（分值 × 区域结算点值 {pv.settlement}，各单位一次取整到分）"),
+        _unit_rounding(s),
+    ], [
+        ("region", "region_pool", "区域 DIP 总额（全区域，非本县（区）预算）", s.dip_pool,
+         f"区域 DIP 基金预算 {params.fund_budget:,.2f} 元 ÷ 报销比例 {params.reimbursement_ratio}，"
+         f"全区域各县（区）与市直医院共用；点值推导见区域汇总{ref('dip.fund_budget')}"),
+        ("region", "county_dip_money", f"减：{county[0]}", -money, f"同上：{y(money)} 元"),
+        ("region", "rest_of_region", "减：区域内其余病例的分值金额及区域点值取整差额", money - s.dip_pool,
+         f"区域 DIP 总额 {y(s.dip_pool)} − 本县（区）金额 {y(money)}：市直医院、其他县（区）医院的病例"
+         "及本县（区）医院收治的外县（区）参保人病例按区域结算点值的金额，加区域点值取整差额；"
+         "不在本县（区）DIP 清算中支付（本县（区）参保人在非成员机构的住院按基金实际支付计入县外及非成员机构支出），"
+         "各医院金额见区域汇总（区域医院DIP）"),
+    ]
+
+
+def _unit_rounding(s: DipSummary) -> tuple:
+    y = yuan_display
+    return ("pool", "unit_rounding", "成员单位取整尾差", -s.unit_rounding,
+            f"总分值 × 结算点值 {y(s.money_at_point_value)} − 各单位取整后合计 {y(s.units['gross_value'])}")
+
+
+#: point value method → the ledger's pool section(s); other methods: the county's own pool
+POOL_SECTIONS = {"region": _region_pool}
 
 
 #: point value method → the sentence that derives the settlement point value
@@ -128,6 +191,7 @@ POINT_VALUE_TEXT = {
         f"{p.reimbursement_ratio}) ÷ 总分值 {pv.total_points}，"
         f"保留 {p.point_value_decimals} 位小数（测算值 {_short(pv.formula_value)}）"),
     "published": lambda pv, p: f"结算点值 {pv.settlement} 元/分（医保部门公布）",
+    "region": lambda pv, p: f"结算点值 {pv.settlement} 元/分（区域统一点值，推导见区域汇总）",
     "drg_rate": lambda pv, p: (f"结算点值 {pv.settlement} 元/点 = DRG 费率 {p.drg_rate_per_rw} 元 ÷ "
                                f"{p.drg_points_per_rw} 点/RW"),
 }

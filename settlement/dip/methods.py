@@ -86,6 +86,7 @@ def _computed(params: DipParams, formula: Decimal | None) -> Decimal | None:
 POINT_VALUE_METHODS: dict[str, Callable[[DipParams, Decimal | None], Decimal | None]] = {
     "computed": _computed,
     "published": lambda p, formula: p.published_point_value,
+    "region": lambda p, formula: p.published_point_value,  # the pooling region's, as published
     "drg_rate": lambda p, formula: p.drg_rate_per_rw / p.drg_points_per_rw,
 }
 

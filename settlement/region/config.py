@@ -14,7 +14,7 @@ the DIP parameters are the region's, one set for every county (区域点数法�
 A county config named here is an ordinary county config WITHOUT ``parameters.dip`` (one that
 has it is refused: 区域结算时病种分值付费参数由区域配置统一规定). :func:`county_setups` merges
 the region's ``dip`` into each county's tree and resolves it; :func:`with_point_value` then
-fixes the county's point value to the region's (``point_value_mode: published``) with a
+fixes the county's point value to the region's (``point_value_mode: region``) with a
 reference that says where it came from.
 """
 
@@ -202,13 +202,19 @@ def _county_setup(region: RegionConfig, entry: CountyEntry) -> CountySetup:
     return CountySetup(entry.county_id, merged, resolved)
 
 
-def with_point_value(setup: CountySetup, point_value: Decimal, reference: str) -> CountySetup:
-    """The county settled on the region's point value: ``point_value_mode: published`` and
-    ``published_point_value`` = ``point_value`` (its reference names the region's derivation)."""
+def with_point_value(setup: CountySetup, point_value: Decimal, reference: str, *,
+                     whole_region: bool = False) -> CountySetup:
+    """The county settled on the region's point value: ``point_value_mode: region`` and
+    ``published_point_value`` = ``point_value`` (its reference names the region's derivation).
+
+    ``region``: the DIP ledger starts from the county's money at that value, the region's pool
+    only reconciled to (:mod:`settlement.dip.ledger`). A county that is the whole region (a
+    region of one, no city hospital) owns the pool: ``published``, the county run's ledger."""
     first = dt.date(setup.resolved.year, 1, 1)
     dip = {**setup.config.tree["dip"],
            "point_value_mode": {"label_zh": "结算点值方式（采用区域统一点值）", "unit": "enum",
-                                "reference": reference, "values": {first: "published"}},
+                                "reference": reference,
+                                "values": {first: "published" if whole_region else "region"}},
            "published_point_value": {"label_zh": "区域结算点值", "unit": "yuan_per_point",
                                      "reference": reference, "values": {first: point_value}}}
     config = dataclasses.replace(setup.config, tree={**setup.config.tree, "dip": dip})

@@ -10,7 +10,7 @@ Parquet folder out of core as well as a frame), and::
     pool        = region DIP fund budget ÷ reimbursement ratio          (DIP 总额)
     point value = pool ÷ Σ points of the region's hospitals, half up to point_value_decimals
 
-Each county is then settled at that point value (``point_value_mode: published``).
+Each county is then settled at that point value (``point_value_mode: region``).
 Example: budget 64,000,000 元 at ratio 0.64 → pool 100,000,000 元; Σ points 5,000,000 →
 point value 20.0000 元/分; a hospital with 120,000 points is worth 2,400,000.00 元.
 """

@@ -121,7 +121,8 @@ def _settle_region(region, setups, data_dir, run_id, work, problems, workers, pr
                  f"（{region.path.name}，见 {SUMMARY_NAME}）")
     warnings = [p for p in problems if p.severity == "warning"]
     for task in tasks:
-        task.setup = with_point_value(task.setup, rdip.value, reference)
+        task.setup = with_point_value(task.setup, rdip.value, reference,
+                                      whole_region=_is_whole_region(rdip, task.setup.county_id))
         task.run_id, task.out_dir, task.warnings, task.pdf = (run_id, work / task.setup.county_id,
                                                               warnings, pdf)
         task.stored_dir = work / STORED_DIR / task.setup.county_id
@@ -139,6 +140,11 @@ def _settle_region(region, setups, data_dir, run_id, work, problems, workers, pr
         write_results(work / "results", {HOSPITALS_TABLE: rdip.hospitals}, [HOSPITALS_TABLE])
         write_region_summary(work / SUMMARY_NAME, region, setups, result, run_id)
     return result, read
+
+
+def _is_whole_region(rdip: RegionDip, county_id: str) -> bool:
+    """Every hospital with region cases is the county's (a region of one, no city hospital)."""
+    return bool(rdip.hospitals["county_id"].astype("string").eq(county_id).fillna(False).all())
 
 
 def stored_tables(result: RegionResult) -> dict[str, TableParts]:
