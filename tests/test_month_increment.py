@@ -371,3 +371,140 @@ def test_the_head_of_the_migration_files_is_alembics_and_a_current_database_skip
 
     monkeypatch.setattr(alembic.command, "upgrade", refused)
     assert store.upgrade() == ("0009", "0009")
+
+
+# ------------------------------------------------------------------ recorded months whose rows changed
+CHANGED = "有变化"
+
+
+def outputs_but_notes(run_dir: Path, run_id: str) -> dict:
+    """:func:`outputs` without the 口径 note of the months read again (the one difference)."""
+    return {k: v for k, v in outputs(run_dir, run_id).items()
+            if not (isinstance(v, str) and CHANGED in v)}
+
+
+def _february(frame: pd.DataFrame, column: str) -> pd.Index:
+    return frame.index[(frame[column].dt.strftime("%Y-%m") == "2025-02").to_numpy(bool)]
+
+
+def _corrected(sample: dict, change: str) -> dict:
+    """The big tables with one correction of February: an amount re-adjudicated, a case
+    deleted, a late claim added."""
+    cases = sample["inpatient_cases"].reset_index(drop=True).copy()
+    claims = sample["outpatient_claims"].reset_index(drop=True).copy()
+    if change == "amount":
+        at = _february(claims, "service_date")[7]
+        claims.loc[at, "fund_paid"] = claims.loc[at, "fund_paid"] - 1  # one fen less
+    elif change == "deleted":
+        cases = cases.drop(index=_february(cases, "discharge_date")[3]).reset_index(drop=True)
+    else:  # a late claim of February, exported in March
+        late = claims.loc[[_february(claims, "service_date")[11]]].copy()
+        late["claim_id"] = late["claim_id"].astype(str) + "L"
+        claims = pd.concat([claims, late], ignore_index=True)
+    return {"inpatient_cases": cases, "outpatient_claims": claims}
+
+
+@pytest.mark.parametrize("change", ["amount", "deleted", "late"])
+def test_a_recorded_month_whose_rows_changed_is_read_again(sample, tmp_path, change):
+    data = parquet_copy(sample, tmp_path / "data")
+    runs = Runs(tmp_path / "a")
+    january, february = runs.month(data, "2025-01"), runs.month(data, "2025-02")
+    assert january.ok and february.ok
+    assert not [p for p in february.problems if p.rule == "month.data_changed"]  # January unchanged
+    big = _corrected(sample, change)
+    for name in BIG:
+        contract_parquet(big[name], data / f"{name}.parquet")
+    march = runs.month(data, "2025-03")
+    assert march.ok
+    # February (changed) and March read from the data; January (unchanged) from its run
+    read = runs.record(march.run_id).input_rows
+    for name, column in DATED.items():
+        assert read[name] == rows_in(big[name], column, ["2025-02", "2025-03"]), name
+    said = [p for p in march.problems if p.rule == "month.data_changed"]
+    assert len(said) == 1 and said[0].severity == "warning"
+    assert said[0].message_zh.startswith("2025-02 的数据") and "已按现数据重新计算" in said[0].message_zh
+    assert february.run_id in said[0].message_zh
+    note = note_of(march.run_dir)
+    assert "2025-01" in note and "2025-02" not in note
+    book = openpyxl.load_workbook(march.run_dir / "月度通报.xlsx")["口径说明"]
+    changed = [c.value for row in book.iter_rows() for c in row
+               if isinstance(c.value, str) and CHANGED in c.value]
+    assert len(changed) == 1 and "2025-02" in changed[0] and "重新读取" in changed[0]
+    # the figures are the ones read from scratch on the corrected data
+    scratch = Runs(tmp_path / "b").month(data, "2025-03")
+    assert scratch.ok and not [p for p in scratch.problems if p.rule == "month.data_changed"]
+    a = outputs_but_notes(march.run_dir, march.run_id)
+    b = outputs_but_notes(scratch.run_dir, scratch.run_id)
+    assert same_but_paid_to_date(a, b) == []
+    # and March recorded February's figures? no: only its own month, on the corrected rows
+    engine = RunStore.open(runs.db).engine
+    with engine.connect() as conn:
+        on = conn.execute(sa.text("SELECT DISTINCT basis FROM month_figures")).scalars().all()
+    got = mf.recorded_figures(engine, "示例县", 2025, "base", "2025-04", on[0])
+    assert got.runs == {"2025-01": january.run_id, "2025-02": february.run_id, "2025-03": march.run_id}
+
+
+def test_unchanged_rows_in_another_order_read_nothing_again(sample, tmp_path, in_order):
+    _, done = in_order
+    assert not [p for d in done.values() for p in d.problems if p.rule == "month.data_changed"]
+    data = parquet_copy(sample, tmp_path / "data")
+    runs = Runs(tmp_path / "a")
+    assert runs.month(data, "2025-01").ok and runs.month(data, "2025-02").ok
+    for name in BIG:  # the same rows written again in reverse order
+        contract_parquet(sample[name].iloc[::-1], data / f"{name}.parquet")
+    march = runs.month(data, "2025-03")
+    assert march.ok and not [p for p in march.problems if p.rule == "month.data_changed"]
+    for name, column in DATED.items():
+        assert runs.record(march.run_id).input_rows[name] == rows_in(sample[name], column, ["2025-03"])
+
+
+def test_the_fingerprint_counts_the_rows_and_sums_the_fen(sample, folder):
+    from settlement.monthly import fingerprint as fp
+
+    months = ["2025-01", "2025-02"]
+    parquet = fp.of_parquet(folder, list(BIG), months)
+    for name, column in DATED.items():
+        frame = sample[name]
+        frames = fp.of_frame(name, frame, months)
+        for m in months:
+            rows = frame.loc[(frame[column].dt.strftime("%Y-%m") == m).to_numpy(bool)]
+            money = [int(rows[c].fillna(0).sum()) for c in fp.money_columns(name)]
+            assert parquet[(m, name)][0] == frames[(m, name)][0] == len(rows)
+            assert list(parquet[(m, name)][2:]) == list(frames[(m, name)][2:]) == money
+    # one fen more in one row: the hash and the sum change, the count does not
+    claims = sample["outpatient_claims"].copy()
+    claims.loc[claims.index[0], "fund_paid"] += 1
+    month = claims["service_date"].iloc[0].strftime("%Y-%m")
+    before = fp.of_frame("outpatient_claims", sample["outpatient_claims"], [month])[(month, "outpatient_claims")]
+    after = fp.of_frame("outpatient_claims", claims, [month])[(month, "outpatient_claims")]
+    assert after[0] == before[0] and after[1] != before[1]
+    assert after[3] == before[3] + 1  # fund_paid: the second money column
+
+
+def test_a_changed_month_of_a_csv_folder_is_read_again(sample, tmp_path):
+    """CSV: read whole, fingerprinted from the frames after the load."""
+    data = tmp_path / "data"
+    shutil.copytree(DATA, data)
+    runs = Runs(tmp_path / "a")
+    january, february = runs.month(data, "2025-01"), runs.month(data, "2025-02")
+    assert january.ok and february.ok
+    assert not [p for p in february.problems if p.rule == "month.data_changed"]
+    claims = sample["outpatient_claims"]
+    target = str(claims.loc[_february(claims, "service_date")[7], "claim_id"])
+    path = data / "outpatient_claims.csv"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    header = lines[0].rstrip("\r\n").split(",")
+    at = next(i for i, line in enumerate(lines) if line.split(",")[header.index("claim_id")] == target)
+    cells = lines[at].rstrip("\r\n").split(",")
+    cells[header.index("fund_paid")] = f"{float(cells[header.index('fund_paid')]) + 1:.2f}"
+    lines[at] = ",".join(cells) + "\n"
+    path.write_text("".join(lines), encoding="utf-8")
+    march = runs.month(data, "2025-03")
+    assert march.ok
+    said = [p for p in march.problems if p.rule == "month.data_changed"]
+    assert len(said) == 1 and said[0].message_zh.startswith("2025-02 的数据")
+    scratch = Runs(tmp_path / "b").month(data, "2025-03")
+    a = outputs_but_notes(march.run_dir, march.run_id)
+    b = outputs_but_notes(scratch.run_dir, scratch.run_id)
+    assert same_but_paid_to_date(a, b) == []
+    assert "2025-01" in note_of(march.run_dir) and "2025-02" not in note_of(march.run_dir)

@@ -53,21 +53,24 @@ class Bulletin(NamedTuple):
     warnings: list[Problem]
     recorded: dict = {}  # month → run id: the months whose figures came from the run store
     figures: dict = {}  # figure → every month's frame (:mod:`.month_figures`) the bulletin summed
+    changed: dict = {}  # month → (run id, tables): recorded, its rows changed since, read again
 
 
 def build_bulletin(tables: dict[str, pd.DataFrame], params: Params, month: str,
                    dip_cases: pd.DataFrame, packages: pd.DataFrame | None = None,
                    previous: dict[str, pd.DataFrame] | None = None, *,
                    engine=None, figures: dict[str, pd.DataFrame] | None = None,
-                   recorded: dict[str, str] | None = None) -> Bulletin:
+                   recorded: dict[str, str] | None = None,
+                   changed: dict | None = None) -> Bulletin:
     """The bulletin of ``month`` (YYYY-MM); see the module docstring.
 
     ``tables`` (and ``previous``, last year's): the loader's tables; the big two may be frames,
     Parquet paths or spilled tables. ``engine``: the scan engine (:func:`settlement.scan.resolve`).
     The year's periods are sums of its months' figures (:mod:`.month_figures`: each month one
     window of the same scans); ``figures``, when given, are every month of the year to date
-    (``recorded``: month → run id of the months taken from the run store, named in the notes),
-    else they are scanned here from ``tables`` and ``dip_cases``."""
+    (``recorded``: month → run id of the months taken from the run store, named in the notes;
+    ``changed``: month → (run id, tables) of the recorded months read again because their rows
+    changed, named too), else they are scanned here from ``tables`` and ``dip_cases``."""
     from settlement.monthly import month_figures as mf
     from settlement.scan import resolve
 
@@ -96,7 +99,7 @@ def build_bulletin(tables: dict[str, pd.DataFrame], params: Params, month: str,
         month, indicators, ex, projection(ex, month, prior_spend),
         bt.destinations(out_units, units, top, group_cases),
         bt.outflow_groups(None, units, tables.get("dip_groups"), top, group_cases, out_groups),
-        bt.unit_cmi(figures, units, month), [], dict(recorded or {}), figures)
+        bt.unit_cmi(figures, units, month), [], dict(recorded or {}), figures, dict(changed or {}))
     return bulletin._replace(warnings=warnings(bulletin, params))
 
 

@@ -53,7 +53,7 @@ def write_bulletin(path: Path, bulletin: Bulletin, county_name: str = "") -> Pat
     _outflows(Sheet(book, st, "外转去向与病种"), bulletin)
     _unit_cmi(Sheet(book, st, "单位CMI"), bulletin.unit_cmi)
     _warnings(Sheet(book, st, "预警"), bulletin)
-    _definitions(Sheet(book, st, "口径说明"), bulletin.indicators, bulletin.recorded)
+    _definitions(Sheet(book, st, "口径说明"), bulletin.indicators, bulletin.recorded, bulletin.changed)
     book.close()
     return Path(path)
 
@@ -203,7 +203,8 @@ def _warnings(sheet: Sheet, b: Bulletin) -> None:
                         Col("value", "触发值", "ratio")])
 
 
-def _definitions(sheet: Sheet, ind: pd.DataFrame, recorded: dict | None = None) -> None:
+def _definitions(sheet: Sheet, ind: pd.DataFrame, recorded: dict | None = None,
+                 changed: dict | None = None) -> None:
     frame = ind.drop_duplicates("indicator")[["indicator", "label_zh", "definition_zh"]]
     end = sheet.block(frame, [Col("indicator", "指标代码"), Col("label_zh", "指标"),
                               Col("definition_zh", "口径（定义）", "wrap")])
@@ -212,6 +213,8 @@ def _definitions(sheet: Sheet, ind: pd.DataFrame, recorded: dict | None = None) 
              "范围为参保人所属医共体（按参保地归集），全县为全部参保人。"]
     if recorded:
         notes.append(recorded_note(recorded))
+    if changed:
+        notes.append(changed_note(changed))
     for i, text in enumerate(notes):
         put_text(sheet.ws, end + 1 + i, 0, text, sheet.st.note)
 
@@ -221,3 +224,10 @@ def recorded_note(recorded: dict) -> str:
     months = "、".join(f"{m}（{run}）" for m, run in sorted(recorded.items()))
     return (f"{months} 的数据取自各月已记录的月度预结算运行（同一小表、参数与程序版本下记录的分月汇总数），"
             "未重新读取；其余月份自本次数据读取。")
+
+
+def changed_note(changed: dict) -> str:
+    """The 口径 note naming the recorded months read again because their rows changed."""
+    months = "、".join(f"{m}（{run}）" for m, (run, _) in sorted(changed.items()))
+    return (f"{months} 的数据在该月月度运行之后有变化（行数、金额或内容与该次运行记录的数据指纹不同），"
+            "本次已按现数据重新读取计算，不再使用该次运行记录的分月汇总数。")

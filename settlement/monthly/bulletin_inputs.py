@@ -48,7 +48,8 @@ def bulletin_for_month(tables: dict[str, pd.DataFrame], resolved: Resolved, mont
     figures = mf.combined(recorded.frames if recorded is not None else None,
                           mf.from_data(tables, cases, read, engine=engine))
     return build_bulletin(tables, P, month, cases, packages, previous, engine=engine,
-                          figures=figures, recorded=runs), problems
+                          figures=figures, recorded=runs,
+                          changed=recorded.changed if recorded is not None else None), problems
 
 
 def year_packages(tables: dict[str, pd.DataFrame], resolved: Resolved,

@@ -54,9 +54,27 @@ WIDTH = 16  # v1 … v16 of the month_figures table (settlement/store/tables.py)
 assert all(len([c for c in v if c not in EXACT]) <= WIDTH for _, v in FIGURES.values())
 
 
+FINGERPRINT = "fingerprint"  # key1 = table, v1 … v8 (:mod:`.fingerprint`)
+
+
 class Recorded(NamedTuple):
     frames: dict[str, pd.DataFrame]  # figure → month, keys, values
     runs: dict[str, str]  # month → run_id it was recorded by
+    prints: dict = {}  # (month, table) → the rows' fingerprint as recorded (:mod:`.fingerprint`)
+    changed: dict = {}  # month → tables: recorded, but its rows changed since: read again
+
+    def without(self, changed: dict[str, list[str]], named: bool = True) -> "Recorded":
+        """The months of ``changed`` left out (read from the data again), and named in
+        ``changed`` (month → (run id, tables)) unless ``named`` is False."""
+        changed = {m: t for m, t in changed.items() if m in self.runs}
+        if not changed:
+            return self
+        keep = lambda f: f.loc[~f["month"].isin(list(changed)).to_numpy(bool)].reset_index(drop=True)  # noqa: E731
+        return Recorded({k: keep(f) for k, f in self.frames.items()},
+                        {m: r for m, r in self.runs.items() if m not in changed},
+                        {k: v for k, v in self.prints.items() if k[0] not in changed},
+                        {**self.changed, **({m: (self.runs[m], t) for m, t in changed.items() if t}
+                                            if named else {})})
 
 
 def month_list(month: str) -> list[str]:
@@ -260,7 +278,11 @@ def recorded_figures(engine: sa.Engine, county: str, year: int, scenario: str, b
     marked = figure == MARKER
     runs_of = dict(zip(np.asarray(columns["month"], dtype=object)[marked],
                        np.asarray(columns["run_id"], dtype=object)[marked]))
-    return Recorded({f: _from_columns(f, columns, figure == f) for f in FIGURES}, runs_of)
+    prints = {}
+    for i in np.flatnonzero(figure == FINGERPRINT):
+        values = [columns[f"v{j}"][i] for j in range(1, WIDTH + 1)]
+        prints[(columns["month"][i], columns["key1"][i])] = tuple(int(v) for v in values if v is not None)
+    return Recorded({f: _from_columns(f, columns, figure == f) for f in FIGURES}, runs_of, prints)
 
 
 def _from_columns(figure: str, columns: dict, rows: np.ndarray) -> pd.DataFrame:
@@ -283,9 +305,11 @@ def VALUE_COLUMNS(table) -> list:
 
 
 def save_figures(engine: sa.Engine, run_id: str, month: str, on_basis: str,
-                 figures: dict[str, pd.DataFrame]) -> int:
+                 figures: dict[str, pd.DataFrame], prints: dict | None = None) -> int:
     """Record ``month``'s figures for ``run_id`` (one transaction); rows written. They count
-    once the run has succeeded (:func:`recorded_figures`)."""
+    once the run has succeeded (:func:`recorded_figures`). ``prints``: (month, table) → the
+    fingerprint of the month's rows of each big table (:mod:`.fingerprint`), recorded beside."""
+    from settlement.monthly.fingerprint import DATED, money_columns, stored
     from settlement.store.db import insert_rows, write_transaction
 
     empty = [None] * WIDTH
@@ -302,6 +326,13 @@ def save_figures(engine: sa.Engine, run_id: str, month: str, on_basis: str,
         pad = [None] * (WIDTH - len(ints))
         rows += [(run_id, figure, i, month, on_basis, k1[i], k2[i], *numbers[i], *pad, exact[i])
                  for i in range(len(frame))]
+    if prints is not None:
+        for i, table in enumerate(DATED):
+            if table not in {t for _, t in prints}:
+                continue  # not fingerprinted: the next month reads this month again
+            values = stored(prints.get((month, table), (0, 0, *[0] * len(money_columns(table)))))
+            rows.append((run_id, FINGERPRINT, i, month, on_basis, table, None, *values,
+                         *[None] * (WIDTH - len(values)), None))
     columns = ["run_id", "figure", "row_no", "month", "basis", "key1", "key2",
                *[f"v{i}" for i in range(1, WIDTH + 1)], "exact"]
     with write_transaction(engine) as conn:

@@ -38,18 +38,20 @@ DATED = {"inpatient_cases": "discharge_date", "outpatient_claims": "service_date
 
 
 def load_month(config_path: Path, data_dir: Path, month: str, spill=None,
-               months: list[str] | None = None):
+               months: list[str] | None = None, check=None):
     """(config, resolved, loaded, problems) of a month run: config errors become problems, the
     big tables hold the year to date of ``month`` (see the module docstring), or only the rows
     of ``months`` when given (the months whose figures are not recorded,
     :func:`months_to_read`), a key repeated from a month not read then reported too
-    (:func:`repeated_keys`)."""
+    (:func:`repeated_keys`). ``check`` (:class:`.fingerprint.Check`): the tables read whole
+    are fingerprinted after the load, and a recorded month whose rows changed joins ``months``
+    (in place) before the rows are cut to the months read."""
     from settlement.pipeline import load_and_validate
 
     folder, found = Path(data_dir), []
     where = year_to_date_where(folder, month, months)
     out = load_and_validate(config_path, data_dir, spill, where=where,
-                            prepare=lambda loaded: found.extend(to_date(loaded, month, months)),
+                            prepare=lambda loaded: found.extend(to_date(loaded, month, months, check)),
                             use_gx=False)
     problems = out[3]
     if months is not None and months != month_list(month) and out[1] is not None:
@@ -108,11 +110,16 @@ def _dated_parquet(file: Path, directory: Path, column: str) -> bool:
                                for s in schemas)
 
 
-def to_date(loaded: LoadResult, month: str, months: list[str] | None = None) -> list:
+def to_date(loaded: LoadResult, month: str, months: list[str] | None = None, check=None) -> list:
     """Leave the rows dated after ``month`` (or outside ``months``) out of the big tables held
     as frames (rows without a readable date stay: their problem is the month's too); the
     problems of a key repeated from a left-out month of the year to date. Spilled tables were
-    filtered while read where that is exact, and are otherwise checked whole."""
+    filtered while read where that is exact, and are otherwise checked whole. ``check``: the
+    fingerprints of the tables read whole, taken first (:func:`.fingerprint.check_frames`)."""
+    if check is not None:
+        from settlement.monthly.fingerprint import check_frames
+
+        check_frames(check, loaded.tables, months)
     _, last = month_bounds(month)
     end = pd.Timestamp(last) + pd.Timedelta(days=1)
     problems = []

@@ -73,10 +73,16 @@ def _steps(store, run_id, config, config_path, data_dir, run_dir, month, progres
         gc.freeze()
         with steps("已记录月份 recorded months"):
             recorded, basis = _recorded(store, config, data_dir, month)
-            months = months_to_read(month, recorded.runs, _persons(config))
+            persons = _persons(config)
+            recorded, check = _fingerprints(recorded, Path(data_dir), month, persons)
+            months = months_to_read(month, recorded.runs, persons)
         with steps("读取与校验 load and validate"):
-            checked, resolved, loaded, found = load_month(config_path, data_dir, month, spill, months)
+            checked, resolved, loaded, found = load_month(config_path, data_dir, month, spill, months,
+                                                          check if check.frame_tables else None)
             problems += found
+            recorded = recorded.without(check.changed).without(
+                {m: [] for m in check.unverified}, named=False)
+            problems += _changed_problems(recorded.changed)
             store.update_run(run_id, input_hashes=loaded.file_hashes,
                              input_rows={t: len(f) for t, f in loaded.tables.items()})
         gc.freeze()  # and the inputs, once loaded and checked
@@ -93,8 +99,9 @@ def _steps(store, run_id, config, config_path, data_dir, run_dir, month, progres
                 problems += result.problems
             if not has_errors(problems):
                 with steps(f"{month} 月度通报与预警 bulletin and early warning"):
-                    bulletin = _bulletin(loaded.tables, resolved, checked.sha256, month,
-                                         run_dir.parent, recorded if months != month_list(month) else None,
+                    bulletin = _bulletin(loaded.tables, resolved, checked.sha256, month, run_dir.parent,
+                                         recorded if months != month_list(month) or recorded.changed
+                                         else None,
                                          month_cases if months == [month] else None)
                     problems += bulletin.warnings
         write_report(problems, loaded, work / "validation")
@@ -109,7 +116,8 @@ def _steps(store, run_id, config, config_path, data_dir, run_dir, month, progres
             _write(work, result, config, resolved, loaded, run_id, month, problems, indicators)
             write_bulletin(work / "月度通报.xlsx", bulletin, config.county)
         with steps("保存到数据库 save to database"):
-            save_figures(store.engine, run_id, month, basis, bulletin.figures)
+            save_figures(store.engine, run_id, month, basis, bulletin.figures,
+                         check.prints if check.ok else None)
             store.save_results(run_id, {"dip_presettlement": result.table, "indicators": indicators},
                                timings=steps.timings)
     except BaseException as exc:
@@ -163,6 +171,42 @@ def _recorded(store, config, data_dir: Path, month: str):
                             config.scenario, month, on), on
 
 
+def _fingerprints(recorded, data_dir: Path, month: str, persons: bool):
+    """(the recorded months less those whose rows changed since they were recorded, the
+    :class:`~.fingerprint.Check`): the big tables given as dated Parquet fingerprinted here in
+    one DuckDB pass each (every month of the year to date when months are recorded, else the
+    month only, to record it); the others after the load, from the frames (:func:`load_month`).
+    A folder with one table of each kind reads every month (a change found after the load
+    could not be read again from the Parquet table cut while read)."""
+    from settlement.monthly import fingerprint as fp
+    from settlement.monthly.month_figures import Recorded
+    from settlement.monthly.month_inputs import year_to_date_where
+
+    dated = [t for t in fp.DATED if t in year_to_date_where(data_dir, month)]
+    frames = [t for t in fp.DATED if t not in dated]
+    if dated and frames:
+        recorded = Recorded({}, {}, {})
+    checking = bool(recorded.runs) and not persons
+    check = fp.Check(recorded, month_list(month) if checking else [month], frames, checking)
+    if dated:
+        try:
+            check.prints.update(fp.of_parquet(data_dir, dated, check.months))
+        except Exception:  # noqa: BLE001 — a file DuckDB cannot read: every month read, none recorded
+            check.prints.clear()
+            check.ok, check.checking, check.frame_tables = False, False, []
+            return Recorded({}, {}, {}), check
+        if checking:
+            changed = fp.changed_months(check.prints, recorded.prints, list(recorded.runs), dated)
+            recorded = recorded.without(changed)
+    return recorded, check
+
+
+def _changed_problems(changed: dict) -> list[Problem]:
+    from settlement.monthly.fingerprint import changed_problem
+
+    return [changed_problem(m, tables, run) for m, (run, tables) in sorted(changed.items()) if tables]
+
+
 def _persons(config) -> bool:
     """Whether 县域内就诊率 counts persons (then every month reads the year to date)."""
     try:
@@ -205,6 +249,9 @@ def _print(echo, result: MonthResult, problems: list[Problem], run_id: str, run_
     echo(f"月度预结算完成 month run finished — {run_id}（{month}）")
     echo(f"  单位 {len(t)} 家，预结算金额 {y(int(t['amount'].sum()))}，预留保证金 {y(int(t['withheld'].sum()))}，"
          f"本月拨付 {y(int(t['paid'].sum()))}，本年累计 {y(int(t['paid_to_date'].sum()))}")
+    for p in problems:
+        if p.rule == "month.data_changed":
+            echo(f"  重新计算 recomputed: {p.message_zh}")
     for p in problems:
         if p.rule.startswith("early_warning"):
             echo(f"  预警 warning: {p.message_zh}")
