@@ -29,6 +29,7 @@ from settlement.loader import load_folder
 from settlement.region.run import STORED_DIR, settle_region
 from settlement.region.split import county_view, region_problems
 from settlement.report.results_csv import write_results
+from settlement.vocabulary import DIP_LEDGER_SECTION_ZH
 
 ROOT = Path(__file__).resolve().parents[1]
 SCALE = 0.01
@@ -214,6 +215,7 @@ def test_each_county_dip_ledger_starts_from_its_own_money_at_the_region_point_va
                              sheet_name="DIP台账", dtype=str)
         assert [fen_of(Decimal(a)) for a in book["金额"]] == list(amounts.values())
         assert book["计算说明"].tolist() == ledger["explanation"].tolist()
+        assert book["部分"].tolist() == ledger["section"].map(DIP_LEDGER_SECTION_ZH).tolist()  # not codes
         counties_money += money
     # the rest of the region: the city hospitals' cases and cross-county care at county hospitals
     rest = points.loc[~counted]

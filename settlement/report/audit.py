@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from settlement.money import yuan_display
+from settlement.vocabulary import AUDIT_BY_ZH, CLAIM_KIND_ZH, COUNTY_WIDE_ZH, scope_level_zh
 from settlement.report.context import ReportContext
 from settlement.report.layout import Col, Sheet, Styles, put_text
 
@@ -32,8 +33,8 @@ M, T, W = "money", "text", "wrap"
 LIST_LIMIT = 1_000  # flagged claims listed in 汇总 / 医保对账 (the full list: the CSV)
 UNIT_LIST_LIMIT = 30  # flagged claims in a unit's statement: one printed page (the full list: its CSV)
 CLAIM_LISTS = "审核清单"  # folder beside the unit statements for the longer lists
-KIND_ZH = {"inpatient": "住院", "outpatient": "门诊"}
-BY_ZH = {"unit": "按机构", "community": "按参保人所属医共体", "rule": "按审核规则", "county": "全县"}
+KIND_ZH = CLAIM_KIND_ZH
+BY_ZH = AUDIT_BY_ZH
 
 CHECK = [Col("check_zh", "检查项"), Col("scope", "范围"), Col("level", "等级"),
          Col("compared_with", "比较对象"), Col("ratio", "报销比例", "pct"),
@@ -106,7 +107,8 @@ def _totals(totals: pd.DataFrame, ctx: ReportContext) -> pd.DataFrame:
             else z if b == "rule" else "全县" for b, k, z in
             zip(totals["by"], totals["key"].astype(str), totals["rule_zh"])]
     order = {"county": 0, "rule": 1, "community": 2, "unit": 3}
-    out = totals.assign(by_zh=totals["by"].map(BY_ZH), name=name,
+    key = totals["key"].where(totals["by"].ne("county"), COUNTY_WIDE_ZH)  # not the code 'county'
+    out = totals.assign(by_zh=totals["by"].map(BY_ZH), name=name, key=key,
                         _o=totals["by"].map(order)).sort_values(["_o", "key"], kind="stable")
     return out
 
@@ -118,7 +120,10 @@ def audit_sheet(book, st: Styles, results: Mapping[str, pd.DataFrame], ctx: Repo
     row = top(sheet, name)
     check = results.get("reimbursement_table_check", pd.DataFrame())
     if not check.empty:
-        check = check.assign(ok_zh=check["ok"].map({True: "符合", False: "不符合"}))
+        check = check.assign(ok_zh=check["ok"].map({True: "符合", False: "不符合"}),
+                             scope=check["scope"].map(scope_level_zh),
+                             level=check["level"].map(scope_level_zh),
+                             compared_with=check["compared_with"].map(scope_level_zh))
     row = sheet.block(check, CHECK, row, None, title="报销比例表“3个10%”检查") + 1
     totals = _totals(results.get("claims_audit_totals", pd.DataFrame()), ctx)
     row = sheet.block(totals, TOTALS, row, None, title="审核汇总（差额 = 基金已支付 − 应支付）") + 1

@@ -14,14 +14,18 @@ checks) stay well under it at every scale (the units do not grow with the cases)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
+from settlement import vocabulary as v
+from settlement.reconcile.lines import FUND_ZH, PAYER_ZH
 from settlement.report.context import ReportContext
 from settlement.report.layout import Col, Sheet, Styles, display_width, new_workbook, put_text
 from settlement.report.results_csv import money_columns
+from settlement.wording import DIRECTION_ZH, ENUM_ZH, quarter_zh
 
 BOOK_NAME = "结果明细.xlsx"
 MAX_ROWS = 10_000  # a sheet beyond this is a note pointing to the CSV (see the module doc)
@@ -81,8 +85,68 @@ HEADER_ZH = {
     "dip_for_others": "为其他医共体参保人员住院", "kept_for_others": "其他医共体参保人员保证金留存",
     "hospitals_fund_paid": "成员医院基金实付", "gross": "资金总额", "reserved": "县级预留",
     "allocated": "已分配", "unallocated": "未分配", "spend_dip": "包干人员住院", "spend_external": "包干人员县外",
-    "spend_outpatient": "包干人员门诊",
+    "spend_outpatient": "包干人员门诊", "coefficient_source": "系数来源", "settlement": "结算方式",
+    "claim_fund_paid": "结算单基金支付", "review_flag": "需复核", "excluded_reason": "不予结算原因",
+    "approved_points": "核定分值", "category": "机构类别", "tier_label": "层级名称",
+    "base_measure": "分配依据", "base_value": "依据数值", "package_source": "打包额来源",
+    "claim_kind": "类型", "policy_cost": "政策范围内费用", "applied_ratio": "执行比例",
+    "expected_ratio": "应执行比例", "applied_deductible": "执行起付线",
+    "expected_deductible": "应执行起付线", "expected_fund_paid": "应支付",
 }
+
+
+# Codes of a results table shown in Chinese in the workbook (the CSV keeps the code: the contract).
+# A column whose codes sit beside their Chinese (line + label_zh, rule + rule_zh, indicator +
+# label_zh, check + label_zh) keeps them, so a row can be matched to the CSV.
+_SCOPE_ZH = {"county": v.COUNTY_WIDE_ZH}  # an indicator's / a check's scope: the county or an id
+VALUE_ZH: dict[str, Mapping[str, str]] = {
+    "section": v.DIP_LEDGER_SECTION_ZH, "case_class": v.CASE_CLASS_ZH, "level": v.LEVEL_ZH,
+    "category": v.CATEGORY_ZH, "pool": v.POOL_ZH, "fund": FUND_ZH, "payer": PAYER_ZH,
+    "tier": v.TIER_ZH, "claim_kind": v.CLAIM_KIND_ZH, "claim_type": v.CLAIM_TYPE_ZH,
+    "scope": _SCOPE_ZH, "by": v.AUDIT_BY_ZH, "settlement": v.DIP_SETTLEMENT_ZH,
+    "coefficient_source": v.COEFFICIENT_SOURCE_ZH, "direction": DIRECTION_ZH,
+    "package_source": ENUM_ZH, "base_measure": ENUM_ZH,
+}
+TABLE_VALUE_ZH: dict[tuple[str, str], Mapping[str, str]] = {
+    ("reimbursement_table_check", "scope"): v.SCOPE_ZH,  # 县内 / 市内县外 / 省内市外 / 省外
+    ("claims_audit_totals", "key"): {"county": v.COUNTY_WIDE_ZH},
+    ("ledger", "section"): v.LEDGER_SECTION_ZH,  # 医共体台账: package / settlement / distribution
+    ("reimbursement_table_check", "compared_with"): {**v.SCOPE_ZH, **v.LEVEL_ZH},  # 'city secondary'
+    ("reimbursement_table_check", "level"): v.LEVEL_ZH,
+    ("unit_distribution", "tier"): {**v.TIER_ZH, "excluded": "不参与分配"},
+    ("community_flows", "community_id"): {"county": v.COUNTY_WIDE_ZH},
+    ("bureau_communities", "community_id"): {"county": v.COUNTY_WIDE_ZH},
+}
+PERIOD_COLUMNS = ("period", "quarter", "month")  # 2025Q1 → 2025 年第 1 季度, 2025-03 → 2025 年 3 月
+
+
+def _value_zh(text: str, table: Mapping[str, str]) -> str:
+    """A code in Chinese; 'H0001/public_health' (a unit's fund) → 'H0001/基本公共卫生服务经费',
+    'city secondary' → '市内县外 二级', 'province、national' → '省内市外、省外' (each word)."""
+    if text in table:
+        return table[text]
+    if " " in text or "、" in text:
+        return "".join(w if w in (" ", "、") else _value_zh(w, table) for w in re.split(r"([ 、])", text))
+    head, slash, fund = text.rpartition("/")
+    if slash and fund in FUND_ZH:
+        return f"{_value_zh(head, table)}/{FUND_ZH[fund]}"
+    return text
+
+
+def shown(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` as the workbook shows it: its code columns in Chinese, periods in words."""
+    out = {}
+    for c in frame.columns:
+        if pd.api.types.is_numeric_dtype(frame[c].dtype) or pd.api.types.is_bool_dtype(frame[c].dtype):
+            continue
+        if c in PERIOD_COLUMNS:
+            convert = quarter_zh
+        elif (table := TABLE_VALUE_ZH.get((name, c), VALUE_ZH.get(c))) is not None:
+            convert = lambda x, t=table: _value_zh(str(x), t)  # noqa: E731
+        else:
+            continue
+        out[c] = frame[c].map(lambda x, f=convert: x if pd.isna(x) else f(x))
+    return frame.assign(**out) if out else frame
 
 
 def header_zh(column: str) -> str:
@@ -111,7 +175,7 @@ def write_results_book(path: Path, tables: Mapping[str, pd.DataFrame], names: li
         frame = tables.get(name)
         if frame is None:
             continue
-        frame = frame.reset_index(drop=True)
+        frame = shown(name, frame.reset_index(drop=True))
         cols = _cols(name, frame)
         sheet = Sheet(book, st, ctx.dz(SHEET_ZH.get(name, name))[:31])
         if len(frame) > MAX_ROWS:  # case-level tables of a large county: the CSV has them

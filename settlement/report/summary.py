@@ -33,7 +33,7 @@ from settlement.report.context import ReportContext
 from settlement.report.layout import Col, Sheet, Styles, new_workbook, put_text
 from settlement.report.overview import write_overview
 from settlement.report.params_sheet import params_frame
-from settlement.vocabulary import POOL_ZH
+from settlement.vocabulary import POOL_ZH, TIER_ZH
 
 M, T, W = "money", "text", "wrap"
 
@@ -109,6 +109,8 @@ def write_summary(path: Path, results: Mapping[str, pd.DataFrame], ctx: ReportCo
     ph = _with_units(get("public_health_allocation"), names)
     if "pool" in ph:
         ph = ph.assign(pool_zh=ph["pool"].map(lambda p: POOL_ZH.get(str(p), str(p))))
+    if "tier" in ph:
+        ph = ph.assign(tier=ph["tier"].map(lambda t: TIER_ZH.get(str(t), t)))
     table("公卫经费", ph, PUBLIC_HEALTH, "合计")
     table("指标", _indicators(get("indicators"), ctx), INDICATORS, None)
     audit_sheet(book, st, results, ctx, lambda sh, name: _title(sh, ctx, name))  # issue 11

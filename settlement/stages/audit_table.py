@@ -25,6 +25,7 @@ import pandas as pd
 
 from settlement.params import ReimbursementParams
 from settlement.problems import Problem
+from settlement.vocabulary import scope_level_zh
 
 CHECK_COLUMNS = ["check", "check_zh", "scope", "level", "compared_with", "ratio",
                  "compared_ratio", "gap", "minimum_gap", "ok", "message_zh"]
@@ -46,8 +47,9 @@ def _row(check: str, scope: str, level: str, other: str, ratio: Decimal, compare
          minimum: Decimal) -> dict:
     gap = ratio - compared
     ok = gap >= minimum
-    text = (f"{CHECK_LABELS[check]}：{scope} {level} {_pct(ratio)} 对 {other} {_pct(compared)}，"
-            f"差距 {_pct(gap)}{'，符合' if ok else '，低于'}最低 {_pct(minimum)}")
+    zh = scope_level_zh  # 'county primary 95% 对 city 85%' read as 县内 一级 … 市内县外
+    text = (f"{CHECK_LABELS[check]}：{zh(scope)} {zh(level)} {_pct(ratio)} 对 {zh(other)} "
+            f"{_pct(compared)}，差距 {_pct(gap)}{'，符合' if ok else '，低于'}最低 {_pct(minimum)}")
     return {"check": check, "check_zh": CHECK_LABELS[check], "scope": scope, "level": level,
             "compared_with": other, "ratio": float(ratio), "compared_ratio": float(compared),
             "gap": float(gap), "minimum_gap": float(minimum), "ok": bool(ok), "message_zh": text}

@@ -24,11 +24,10 @@ import pandas as pd
 
 from settlement.money import yuan_display
 from settlement.stages.expenditure import LINE_LABELS
-from settlement.vocabulary import CLAIM_TYPES, SCOPES
+from settlement.vocabulary import CLAIM_TYPES, LEDGER_SECTION_ZH, SCOPES
 
 LEDGER_COLUMNS = ["community_id", "line", "label_zh", "amount", "section", "explanation"]
-SECTION_LABELS = {"package": "打包额测算", "settlement": "打包额使用", "distribution": "分配到成员单位",
-                  "check": "轧差"}
+SECTION_LABELS = LEDGER_SECTION_ZH
 
 _PACKAGE_LINES = [  # (line, label, sign, column)
     ("financing", "筹资总额", 1, "financing"),
