@@ -141,3 +141,25 @@ def test_the_ratio_table_check_says_scopes_and_levels_in_chinese(runs):
     assert not words & (set(v.SCOPES) | set(v.LEVELS)), words
     assert "统筹区内外报销比例差距：县内 一级 95% 对 市内县外 85%，差距 10%，符合最低 10%" in set(
         check["message_zh"])
+
+
+def test_a_countys_own_tier_names_are_shown_not_the_samples(tmp_path):
+    """A county whose config names its township tier 中心卫生院 sees that name in the workbooks
+    (ReportContext.tier_labels from the config's label_zh), not the sample config's 乡镇卫生院."""
+    import pandas as pd
+    import yaml
+
+    from settlement.config import load_config, resolve
+    from settlement.report.context import tier_labels
+    from settlement.report.results_book import shown
+
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "configs" / "sample-county.yaml").read_text(encoding="utf-8")
+    assert "label_zh: 乡镇卫生院" in text
+    own = tmp_path / "county.yaml"
+    own.write_text(text.replace("label_zh: 乡镇卫生院", "label_zh: 中心卫生院"), encoding="utf-8")
+    yaml.safe_load(own.read_text(encoding="utf-8"))  # still a valid document
+    labels = tier_labels(resolve(load_config(own)).params)
+    assert labels["township"] == "中心卫生院" and labels["village"] == "村卫生室"
+    frame = pd.DataFrame({"tier": pd.array(["township", "excluded", "village"], dtype="string")})
+    assert shown("unit_distribution", frame, labels)["tier"].tolist() == ["中心卫生院", "不参与分配", "村卫生室"]

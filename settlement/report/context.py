@@ -37,6 +37,9 @@ class ReportContext:
     param_trace: Mapping[str, object] = field(default_factory=dict)  # path → ResolvedValue
     pdf: bool = False  # also write the statements as PDF (LibreOffice)
     chronic_carved: bool = True  # chronic capitation carved out of the package (charts)
+    #: tier code → the config's own name of it (label_zh of every distribution / public-health
+    #: tier), so a county's workbooks say its tiers as its config does
+    tier_labels: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def of_run(cls, config, resolved, run_id: str, frames, problems=(), **more) -> "ReportContext":
@@ -47,7 +50,7 @@ class ReportContext:
                    param_sources={p: resolved.source(p) for p in resolved.trace},
                    payment_method=resolved.params.dip.payment_method,
                    param_trace=resolved.trace, chronic_carved=resolved.params.chronic.carve_out,
-                   **more)
+                   tier_labels=tier_labels(resolved.params), **more)
 
     @property
     def drg(self) -> bool:
@@ -90,3 +93,28 @@ class ReportContext:
         if community_id is None or community_id is pd.NA:
             return "非成员单位"
         return self._community_names.get(str(community_id), str(community_id))
+
+
+def tier_labels(params) -> dict[str, str]:
+    """tier code → label_zh of every tier the parameters define (the first one of a code)."""
+    from pydantic import BaseModel
+
+    from settlement.params import Tier
+
+    out: dict[str, str] = {}
+
+    def walk(value) -> None:
+        if isinstance(value, Tier):
+            out.setdefault(str(value.tier), str(value.label_zh))
+        elif isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                walk(getattr(value, name))
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+
+    walk(params)
+    return out

@@ -133,8 +133,9 @@ def _value_zh(text: str, table: Mapping[str, str]) -> str:
     return text
 
 
-def shown(name: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` as the workbook shows it: its code columns in Chinese, periods in words."""
+def shown(name: str, frame: pd.DataFrame, tiers: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """``frame`` as the workbook shows it: its code columns in Chinese, periods in words;
+    ``tiers``: the config's own tier names (ReportContext.tier_labels), before the sample's."""
     out = {}
     for c in frame.columns:
         if pd.api.types.is_numeric_dtype(frame[c].dtype) or pd.api.types.is_bool_dtype(frame[c].dtype):
@@ -142,6 +143,8 @@ def shown(name: str, frame: pd.DataFrame) -> pd.DataFrame:
         if c in PERIOD_COLUMNS:
             convert = quarter_zh
         elif (table := TABLE_VALUE_ZH.get((name, c), VALUE_ZH.get(c))) is not None:
+            if c == "tier" and tiers:
+                table = {**table, **tiers}
             convert = lambda x, t=table: _value_zh(str(x), t)  # noqa: E731
         else:
             continue
@@ -175,7 +178,7 @@ def write_results_book(path: Path, tables: Mapping[str, pd.DataFrame], names: li
         frame = tables.get(name)
         if frame is None:
             continue
-        frame = shown(name, frame.reset_index(drop=True))
+        frame = shown(name, frame.reset_index(drop=True), ctx.tier_labels)
         cols = _cols(name, frame)
         sheet = Sheet(book, st, ctx.dz(SHEET_ZH.get(name, name))[:31])
         if len(frame) > MAX_ROWS:  # case-level tables of a large county: the CSV has them

@@ -110,7 +110,8 @@ def write_summary(path: Path, results: Mapping[str, pd.DataFrame], ctx: ReportCo
     if "pool" in ph:
         ph = ph.assign(pool_zh=ph["pool"].map(lambda p: POOL_ZH.get(str(p), str(p))))
     if "tier" in ph:
-        ph = ph.assign(tier=ph["tier"].map(lambda t: TIER_ZH.get(str(t), t)))
+        tiers = {**TIER_ZH, **ctx.tier_labels}  # the config's own names first
+        ph = ph.assign(tier=ph["tier"].map(lambda t: tiers.get(str(t), t)))
     table("公卫经费", ph, PUBLIC_HEALTH, "合计")
     table("指标", _indicators(get("indicators"), ctx), INDICATORS, None)
     audit_sheet(book, st, results, ctx, lambda sh, name: _title(sh, ctx, name))  # issue 11
