@@ -29,8 +29,9 @@ the pre-settlement's month (``presettle.discharged``), the bulletin's year to da
 the budget value (``presettle.year_to_date_cases``), the indicator counts by period, the
 expenditure lines by period, the case flows of the year to date; the year's packages take the
 big tables without their rows (``bulletin_inputs.empty_big_tables``); the checks read the
-file under the window's predicate (``validation.sql_checks``). The last test is a helper that
-is not: ``bulletin_tables.with_discharge`` reads a path whole (not reached by a month run).
+file under the window's predicate (``validation.sql_checks``). Two helpers not reached by a
+month run are bounded too: ``bulletin_tables.with_discharge`` reads a spilled table's own rows
+(its ``kept``), and ``presettle.discharged`` without a first day starts at 1 January.
 """
 
 from __future__ import annotations
@@ -179,12 +180,6 @@ def test_a_month_run_over_files_in_place_sees_only_the_year_to_date(year_folder,
     assert [w.message_zh for w in bulletin.warnings] == [w.message_zh for w in whole["bulletin"].warnings]
 
 
-@pytest.mark.xfail(strict=True, raises=pd.errors.InvalidIndexError, reason=(
-    "bulletin_tables.with_discharge (settlement/monthly/bulletin_tables.py:132-137) reads a "
-    "spilled table by its path: the whole file, other years' rows too, so June's ids appear "
-    "three times and pd.Index.get_indexer raises InvalidIndexError. Not reached by a month run "
-    "(its DIP rows carry discharge_date, presettle.py:129) nor by `settlement bulletin` (loaded "
-    "whole, no window); a trap for a caller that hands DIP rows without dates"))
 def test_discharge_dates_of_a_file_in_place_are_the_windows_rows(year_folder, tmp_path):
     """The DIP rows' discharge dates from a case table used in place under June's window:
     K060 is June 2025's case (the file's K060 of December 2024 and January 2026 are not the
@@ -201,3 +196,27 @@ def test_discharge_dates_of_a_file_in_place_are_the_windows_rows(year_folder, tm
     assert isinstance(cases, SpilledTable) and cases.kept is not None and len(cases) == 24
     got = with_discharge(pd.DataFrame({"case_id": ["K060", "K010"]}), cases)
     assert [d.date() for d in got["discharge_date"]] == [dt.date(2025, 6, 10), dt.date(2025, 1, 10)]
+
+
+@pytest.mark.parametrize("as_frame", [False, True])
+def test_discharged_without_a_first_day_starts_at_1_january(year_folder, as_frame):
+    """``presettle.discharged(cases, None, last)``: from 1 January of ``last``'s year. The file
+    holds 4 cases in each of December 2024, every month of 2025 and January 2026 (discharged on
+    the 10th); to 30 June 2025 that is January–June 2025: 6 × 4 = 24 cases, none of December
+    2024 (K060–K063 of 2024-12-10 share June's ids) — as a Parquet path and as a frame."""
+    import datetime as dt
+
+    from settlement.monthly.presettle import discharged
+    from settlement.scan.frames import read
+
+    cases = year_folder / "inpatient_cases.parquet"
+    if as_frame:
+        cases = read(cases, ["case_id", "discharge_date", "unit_id"])
+        assert len(cases) == 14 * 4
+    got = discharged(cases, None, dt.date(2025, 6, 30))
+    days = sorted({d.date() for d in got["discharge_date"]})
+    assert days == [dt.date(2025, m, 10) for m in range(1, 7)]
+    assert len(got) == 24 and sorted(got["case_id"]) == sorted(
+        f"K{m:02d}{j}" for m in range(1, 7) for j in range(4))
+    same = discharged(cases, dt.date(2025, 1, 1), dt.date(2025, 6, 30))
+    assert_frame_equal(got, same)

@@ -126,11 +126,14 @@ def scan_windows(ws: dict[str, Window]) -> dict:
 def with_discharge(dip_cases: pd.DataFrame, cases) -> pd.DataFrame:
     """``dip_cases`` with its case's ``discharge_date`` (by ``case_id``; one hash join, so the
     periods are then date windows of the same rows). The month run's DIP rows carry it
-    already; ``cases`` as a path is read for its two columns only."""
+    already; ``cases`` as a path or the loader's spilled table is read for its two columns
+    only — a spilled table's own rows only (a file used in place under the loader's ``where``
+    holds other months' and years' rows, which are not the table's: its ``kept``)."""
     if "discharge_date" in dip_cases:
         return dip_cases
-    cases = scan_table(cases)
-    if not isinstance(cases, pd.DataFrame):
+    if not isinstance(cases, (pd.DataFrame, Path)):  # a SpilledTable: its rows (``kept``) only
+        cases = cases[["case_id", "discharge_date"]]
+    elif isinstance(cases, Path):
         from settlement.scan.frames import read
 
         cases = read(cases, ["case_id", "discharge_date"])

@@ -59,24 +59,25 @@ def month_bounds(month: str) -> tuple[dt.date, dt.date]:
 
 
 def discharged(cases, first: dt.date | None, last: dt.date) -> pd.DataFrame:
-    """The inpatient cases discharged from ``first`` (None: any day) to ``last``, inclusive, as
-    a frame. ``cases``: a frame, a Parquet path or the loader's spilled table — a path is read
+    """The inpatient cases discharged from ``first`` (None: 1 January of ``last``'s year — a
+    table used in place may hold earlier years' rows) to ``last``, inclusive, as a frame. ``cases``: a frame, a Parquet path or the loader's spilled table — a path is read
     for the case columns the DIP stage scores (:data:`settlement.dip.scan.CASE_COLUMNS`), only
     the rows of the dates (never the whole table's every column)."""
     from settlement.monthly.bulletin_tables import scan_table
 
+    if first is None:
+        first = dt.date(last.year, 1, 1)
     cases = scan_table(cases)
     if not isinstance(cases, pd.DataFrame):
         from settlement.dip.scan import CASE_COLUMNS
         from settlement.scan import Window
         from settlement.scan.frames import columns_of, read
 
-        start = pd.Timestamp(first) if first is not None else pd.Timestamp.min
-        window = Window(start, pd.Timestamp(last) + pd.Timedelta(days=1))
+        window = Window(pd.Timestamp(first), pd.Timestamp(last) + pd.Timedelta(days=1))
         return read(cases, [c for c in CASE_COLUMNS if c in columns_of(cases)], window=window,
                     date_column="discharge_date")
     day = cases["discharge_date"].dt.date
-    return cases.loc[((day >= first) if first is not None else True) & (day <= last)]
+    return cases.loc[(day >= first) & (day <= last)]
 
 
 def cases_of_month(cases, month: str) -> pd.DataFrame:
