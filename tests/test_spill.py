@@ -271,10 +271,10 @@ def test_parquet_parts_are_cached_per_filter(tmp_path):
         assert c2.sources["outpatient_claims"].parts.files == ("community_id=C2/part-0.parquet",)
 
 
-def test_the_spill_is_written_in_order_by_its_own_thread_and_a_failed_write_leaves_no_file(tmp_path):
-    """SpillWriter hands batches to one writing thread (at most AHEAD waiting): the file holds
-    every batch in the order given; a batch that cannot be written is raised by close() and the
-    half-written file is removed."""
+def test_the_spill_keeps_the_batches_in_order_and_a_failed_write_leaves_no_file(tmp_path):
+    """SpillWriter: the file holds every batch in the order given, each row's ``_row`` the
+    user's row; a batch Arrow cannot write raises, and discard() (the loader's cleanup) leaves
+    no half-written file."""
     from settlement.schema import contract
     from settlement.spill import SpillWriter
 
@@ -284,7 +284,7 @@ def test_the_spill_is_written_in_order_by_its_own_thread_and_a_failed_write_leav
     frame = loaded.tables["chronic_enrollees"]
     policy = SpillPolicy(tmp_path / "spill")
     writer = SpillWriter(policy, schema)
-    parts = [frame.iloc[i:i + 1] for i in range(len(frame))] * 3  # more batches than AHEAD
+    parts = [frame.iloc[i:i + 1] for i in range(len(frame))] * 3
     for part in parts:
         writer.write(part)
     table = writer.close()
@@ -294,7 +294,7 @@ def test_the_spill_is_written_in_order_by_its_own_thread_and_a_failed_write_leav
 
     broken = SpillWriter(policy, schema)
     broken.write(frame)
-    broken.write(frame.assign(**{schema.columns[0].name: object()}))  # not text: Arrow refuses it
     with pytest.raises((pa.ArrowInvalid, pa.ArrowTypeError, TypeError)):
-        broken.close()
+        broken.write(frame.assign(**{schema.columns[0].name: object()}))  # not text: Arrow refuses it
+    broken.discard()
     assert not broken.path.exists()
