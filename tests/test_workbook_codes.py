@@ -20,10 +20,8 @@ from pathlib import Path
 import openpyxl
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 
 from settlement import vocabulary as v
-from settlement.cli import main
 from settlement.reconcile.lines import FUND_ZH, PAYER_ZH
 from settlement.report.results_book import shown
 from settlement.wording import DIRECTION_ZH
@@ -80,19 +78,23 @@ def codes_shown(run_dir: Path) -> list[tuple]:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> tuple[Path, Path]:
-    from settlement.monthly.run_month import run_month
+    """The sample county's year end and its June month run, each in a process of its own as a
+    user starts them (``python -m settlement.cli``): the run forks its workbook writers, which a
+    long-lived test worker that has started other engines' threads must not be asked to do."""
+    import subprocess
+    import sys
 
     base = tmp_path_factory.mktemp("codes")
-    result = CliRunner().invoke(main, [
-        "run", "--config", str(CONFIG), "--data", str(ROOT / "sample_data"),
-        "--out", str(base / "reports"), "--db", f"sqlite:///{base / 'runs.db'}", "--quiet"],
-        catch_exceptions=False)
-    assert result.exit_code == 0, result.output
-    (year_end,) = list((base / "reports").iterdir())
-    month = run_month(CONFIG, ROOT / "sample_data", base / "month", f"sqlite:///{base / 'm.db'}",
-                      "2025-06", progress=False, echo=lambda *a, **k: None)
-    assert month.ok
-    return year_end, month.run_dir
+    folders = {}
+    for name, extra in (("year", []), ("month", ["--month", "2025-06"])):
+        done = subprocess.run(
+            [sys.executable, "-m", "settlement.cli", "run", "--config", str(CONFIG),
+             "--data", str(ROOT / "sample_data"), "--out", str(base / name),
+             "--db", f"sqlite:///{base / (name + '.db')}", "--quiet", *extra],
+            capture_output=True, text=True, encoding="utf-8", timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+        (folders[name],) = [p for p in (base / name).iterdir() if p.is_dir() and not p.name.startswith(".")]
+    return folders["year"], folders["month"]
 
 
 def test_the_year_end_workbooks_show_no_code_without_its_chinese(runs):
