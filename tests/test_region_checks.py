@@ -8,7 +8,6 @@ a claim of C03 with an amount that is not a number, a unit id of C02 repeated fo
 
 from __future__ import annotations
 
-import csv
 import shutil
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
+from fixtures.csv_rows import read_rows, write_rows
 from settlement.cli import main
 from settlement.region.inputs import split_big_tables
 from settlement.region.split import region_problems
@@ -33,14 +33,7 @@ def region_dir(tmp_path_factory) -> Path:
     return out
 
 
-def _rows(path: Path) -> list[list[str]]:
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        return list(csv.reader(fh))
-
-
-def _write(path: Path, rows: list[list[str]]) -> None:
-    with open(path, "w", encoding="utf-8", newline="") as fh:
-        csv.writer(fh, lineterminator="\n").writerows(rows)
+_rows, _write = read_rows, write_rows  # tests/fixtures/csv_rows.py
 
 
 def _first_of(rows: list[list[str]], county: str) -> int:

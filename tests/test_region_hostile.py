@@ -16,7 +16,6 @@ Covered elsewhere and not repeated: a case id in two counties, one county failin
 
 from __future__ import annotations
 
-import csv
 import re
 import shutil
 import sqlite3
@@ -27,6 +26,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from fixtures.csv_rows import read_rows, write_rows
 from settlement.cli import main
 from settlement.config import ConfigError
 from settlement.region.config import county_setups, load_region
@@ -178,14 +178,7 @@ def _copy(region_dir: Path, to: Path) -> Path:
     return to
 
 
-def _rows(path: Path) -> list[list[str]]:
-    with open(path, encoding="utf-8-sig", newline="") as fh:
-        return list(csv.reader(fh))
-
-
-def _write(path: Path, rows: list[list[str]]) -> None:
-    with open(path, "w", encoding="utf-8", newline="") as fh:
-        csv.writer(fh, lineterminator="\n").writerows(rows)
+_rows, _write = read_rows, write_rows  # tests/fixtures/csv_rows.py
 
 
 def _validate(folder: Path, out: Path, *extra: str, data: Path | None = None):
