@@ -204,6 +204,54 @@ class NotTyped(Exception):
     """A batch of a streamed CSV does not allow the typed read: read the file the slow way."""
 
 
+def read_ahead(reader, depth: int = 1):
+    """The batches of an Arrow streaming reader, parsed by a thread of their own up to ``depth``
+    batches ahead of the caller: Arrow's streaming CSV reader parses on the thread that asks for
+    the next batch, without the interpreter lock, so the parse of batch n + 1 runs beside the
+    caller's Python work on batch n (the checks and the typing of :mod:`settlement.cells`). The
+    batches come in the file's order; the reader's exception is raised here, at the batch it
+    stopped at. When the caller stops early (its own exception, or the generator closed), the
+    thread is stopped and joined before this returns."""
+    import queue
+    import threading
+
+    batches: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                batches.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def parse() -> None:
+        try:
+            for batch in reader:
+                if not put(batch):
+                    return
+            put(done)
+        except BaseException as exc:  # noqa: BLE001 — handed to the caller, raised there
+            put(exc)
+
+    thread = threading.Thread(target=parse, name="csv-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = batches.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
 def stream_typed(path: Path, schema: TableSchema, encoding: str, shape: Layout):
     """The records of a CSV in batches read with the schema's types: (RawTable, ...) one batch
     at a time, rows numbered as :func:`read_csv` numbers them; :class:`NotTyped` as soon as a
@@ -216,7 +264,7 @@ def stream_typed(path: Path, schema: TableSchema, encoding: str, shape: Layout):
     try:
         reader = pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
         first = shape.at + 2
-        for batch in reader:
+        for batch in read_ahead(reader):
             table = pa.Table.from_batches([batch])
             if not _within_limits(table, shape.names, schema):
                 raise NotTyped
@@ -247,7 +295,7 @@ def stream_text(path: Path, schema: TableSchema, encoding: str, shape: Layout):
     try:
         reader = pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
         first = shape.at + 2
-        for batch in reader:
+        for batch in read_ahead(reader):
             table = pa.Table.from_batches([batch])
             numbers = np.arange(first, first + table.num_rows)
             first += table.num_rows

@@ -112,11 +112,19 @@ def to_arrow(frame: pd.DataFrame, schema: TableSchema, target: pa.Schema) -> pa.
 class SpillWriter:
     """Appends typed batches of one table to its Parquet file; :meth:`close` gives the table.
 
-    (Writing the batches from a thread of their own beside the CSV read was measured, scale 10,
-    15 M claims: load and validate 23.6 s against 22.9 s without it — the conversion to Arrow
-    holds the interpreter lock the typing needs, so nothing overlapped; not kept.)"""
+    Each batch is converted to Arrow here (pandas → Arrow holds the interpreter lock) and
+    written by one thread of its own, in order, while the caller types the next batch: Arrow's
+    Parquet writer (LZ4, dictionaries) runs without the lock, beside the CSV parse of
+    :func:`settlement.csv_reader.read_ahead`, so on two cores the write no longer adds to the
+    read (scale 10, 15 M claims from CSV: the write was ≈ 40 % of the caller's time). At most
+    :attr:`AHEAD` batches wait, so memory stays bounded; a failed write is raised by the next
+    :meth:`write` or by :meth:`close` (which then removes the file)."""
+
+    AHEAD = 1  # converted batches handed to the writing thread and not written yet
 
     def __init__(self, policy: SpillPolicy, schema: TableSchema):
+        from concurrent.futures import ThreadPoolExecutor
+
         policy.folder.mkdir(parents=True, exist_ok=True)
         self.path = policy.folder / f"{schema.table}.parquet"
         self.schema, self.target = schema, arrow_schema(schema)
@@ -127,18 +135,88 @@ class SpillWriter:
                                        use_dictionary=[n for n in self.target.names
                                                        if n not in distinct_columns(schema) | {ROW}])
         self.rows = 0
+        self.facts = SpillFacts(schema)
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"spill-{schema.table}")
+        self._pending: list = []
 
     def write(self, frame: pd.DataFrame) -> None:
-        self.writer.write_table(to_arrow(frame, self.schema, self.target), row_group_size=1 << 20)
+        table = to_arrow(frame, self.schema, self.target)
+        while len(self._pending) >= self.AHEAD:
+            self._pending.pop(0).result()
+        self._pending.append(self._thread.submit(self._write, table))
         self.rows += len(frame)
 
+    def _write(self, table: pa.Table) -> None:
+        self.writer.write_table(table, row_group_size=1 << 20)
+        self.facts.add(table)
+
+    def _drain(self) -> None:
+        """Wait for every batch handed over; the first failure is raised after all have ended."""
+        pending, self._pending = self._pending, []
+        failure = None
+        for future in pending:
+            try:
+                future.result()
+            except BaseException as exc:  # noqa: BLE001 - re-raised below, once all are done
+                failure = failure or exc
+        self._thread.shutdown(wait=True)
+        if failure is not None:
+            raise failure
+
     def close(self) -> "SpilledTable":
+        try:
+            self._drain()
+        except BaseException:
+            self.discard()
+            raise
         self.writer.close()
-        return SpilledTable(self.path, self.schema, self.rows)
+        table = SpilledTable(self.path, self.schema, self.rows)
+        table.facts = self.facts.result()
+        return table
 
     def discard(self) -> None:
+        try:
+            self._drain()
+        except BaseException:  # noqa: BLE001 - the file is dropped either way
+            pass
         self.writer.close()
         self.path.unlink(missing_ok=True)
+
+
+class SpillFacts:
+    """What the rows written to a spill prove about each column (the facts of
+    :class:`settlement.in_place.ColumnFacts`), gathered batch by batch by the writing thread from
+    the very Arrow tables it writes: the validation then decides the column rules they settle
+    without counting them again over the file (:func:`settlement.validation.sql_checks.proved_clean`),
+    as it does for a typed Parquet file used in place. Text columns with an enum or a pattern
+    keep their distinct values while there are at most :attr:`MAX_VALUES` (more: not kept, the
+    rule is counted by DuckDB as before). The facts are those of every row written: a table cut
+    afterwards (a month's rows of it) has facts of a superset of its rows, which proves no less."""
+
+    MAX_VALUES = 4096
+
+    def __init__(self, schema: TableSchema):
+        self.schema, self.columns = schema, {}
+        self.values_for = {c.name for c in schema.columns if c.type in STRING_TYPES and (c.enum or c.pattern)}
+
+    def add(self, table: pa.Table) -> None:
+        from settlement.in_place import _facts
+
+        for col in self.schema.columns:
+            arr = table.column(col.name).combine_chunks()
+            found = _facts(arr, col)
+            kept = self.columns.get(col.name)
+            if col.name in self.values_for and (kept is None or kept.values is not None):
+                distinct = pc.unique(arr.drop_null())
+                found.values = frozenset(distinct.to_pylist()) if len(distinct) <= self.MAX_VALUES else None
+            merged = found if kept is None else kept.add(found)
+            if merged.values is not None and len(merged.values) > self.MAX_VALUES:
+                merged.values = None
+            self.columns[col.name] = merged
+
+    def result(self) -> dict | None:
+        """The facts per column, or None when no row was written (nothing proved, nothing lost)."""
+        return dict(self.columns) if self.columns else None
 
 
 class _Quiet:
@@ -399,7 +477,9 @@ class SpillCache:
         staging.with_suffix(".json").write_text(json.dumps(saved, ensure_ascii=False), encoding="utf-8")
         os.replace(staging.with_suffix(".json"), meta)
         self._prune(table.schema.table)
-        return SpilledTable(data, table.schema, table.rows)
+        moved = SpilledTable(data, table.schema, table.rows)
+        moved.facts = table.facts  # what the writing proved (not kept in the entry: a cache hit counts)
+        return moved
 
     def _prune(self, table: str) -> None:
         entries = sorted(self.folder.glob(f"{table}-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)

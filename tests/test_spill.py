@@ -178,6 +178,11 @@ BROKEN = {
     "no reference cost": lambda t: t["inpatient_cases"][25].update(dip_group="G9"),
     "date outside the year": lambda t: t["outpatient_claims"][7].update(service_date="2024-03-01"),
     "enum": lambda t: t["outpatient_claims"][8].update(claim_type="genral"),
+    "enum in a late batch": lambda t: t["outpatient_claims"][38].update(claim_type="genral"),
+    "negative amount": lambda t: t["outpatient_claims"][17].update(total_cost="-5.00"),
+    "required cell empty": lambda t: t["outpatient_claims"][29].update(person_id=""),
+    "id too long": lambda t: t["outpatient_claims"][33].update(person_id="P" * 70),
+    "case date outside the year": lambda t: t["inpatient_cases"][33].update(discharge_date="2026-01-02"),
 }
 
 
@@ -298,3 +303,124 @@ def test_the_spill_keeps_the_batches_in_order_and_a_failed_write_leaves_no_file(
         broken.write(frame.assign(**{schema.columns[0].name: object()}))  # not text: Arrow refuses it
     broken.discard()
     assert not broken.path.exists()
+
+
+def test_a_write_failing_in_the_writing_thread_is_raised_by_close_and_leaves_no_file(tmp_path):
+    """The batches are written by a thread of their own: a failure there (a full disk) is not
+    lost — the next write() or close() raises it, and close() removes the half-written file."""
+    from settlement.schema import contract
+    from settlement.spill import SpillWriter
+
+    schema = contract()["chronic_enrollees"]
+    frame = load_folder(write_folder(tmp_path / "in", {"chronic_enrollees": tiny_county()["chronic_enrollees"]})
+                        ).tables["chronic_enrollees"]
+    writer = SpillWriter(SpillPolicy(tmp_path / "spill"), schema)
+    real, calls = writer.writer.write_table, []
+
+    def full_disk(table, **kwargs):
+        calls.append(table.num_rows)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return real(table, **kwargs)
+
+    writer.writer.write_table = full_disk
+    with pytest.raises(OSError, match="No space"):
+        for _ in range(4):
+            writer.write(frame)
+        writer.close()
+    writer.discard()
+    assert not writer.path.exists()
+    assert len(calls) == 2  # nothing was written after the failure
+
+
+class _Reader:
+    """An Arrow-like streaming reader: ``n`` batches, the ``fail_at``-th raising instead."""
+
+    def __init__(self, n: int, fail_at: int | None = None):
+        self.n, self.fail_at, self.given = n, fail_at, 0
+
+    def __iter__(self):
+        for i in range(self.n):
+            if i == self.fail_at:
+                raise pa.ArrowInvalid(f"CSV parse error at batch {i}")
+            self.given += 1
+            yield pa.record_batch({"i": [i]})
+
+
+def test_read_ahead_keeps_the_order_and_raises_the_readers_error_where_it_stopped():
+    import threading
+
+    from settlement.csv_reader import read_ahead
+
+    assert [b.column(0)[0].as_py() for b in read_ahead(_Reader(50))] == list(range(50))
+    seen = []
+    with pytest.raises(pa.ArrowInvalid, match="batch 7"):
+        for batch in read_ahead(_Reader(20, fail_at=7)):
+            seen.append(batch.column(0)[0].as_py())
+    assert seen == list(range(7))  # every batch before the bad one, none after
+    assert not [t for t in threading.enumerate() if t.name == "csv-read-ahead"]
+
+
+def test_read_ahead_stops_its_thread_when_the_caller_stops_early():
+    """The caller raises (NotTyped at a bad batch) or drops the generator: the parsing thread
+    ends and has read at most its one batch ahead, not the rest of the file."""
+    import threading
+
+    from settlement.csv_reader import read_ahead
+
+    reader = _Reader(10_000)
+    batches = read_ahead(reader)
+    for i, _ in zip(range(3), batches):
+        pass
+    batches.close()
+    assert not [t for t in threading.enumerate() if t.name == "csv-read-ahead"]
+    assert reader.given <= 3 + 2  # the three taken, the one waiting, the one being put
+
+
+def test_a_clean_spill_proves_its_column_rules_and_a_broken_one_is_counted(tmp_path, monkeypatch):
+    """The writing thread's facts (settlement.spill.SpillFacts) decide the column rules of a
+    clean spilled table without a counting scan; a rule one row breaks is not proved, so it is
+    counted over the file (and reported) as before."""
+    from settlement.validation import sql_checks
+
+    monkeypatch.setattr(sql_checks, "LARGE_ROWS", 10)
+    asked: list[tuple[str, int]] = []
+    real = sql_checks.Tables.counts
+
+    def counting(self, table, violations):
+        asked.append((table, len(violations)))
+        return real(self, table, violations)
+
+    monkeypatch.setattr(sql_checks.Tables, "counts", counting)
+    policy = SpillPolicy(tmp_path / "spill", min_bytes=0, min_rows=0)
+    clean = load_folder(write_folder(tmp_path / "clean", many_claims()), spill=policy)
+    facts = clean.tables["outpatient_claims"].facts
+    assert facts["claim_type"].values and facts["claim_type"].values <= {"general", "chronic_special", "two_diseases"}
+    assert facts["claim_id"].cells == 40 and facts["claim_id"].nulls == 0 and facts["claim_id"].longest == 5
+    assert not [p for p in validate_dataset(clean, YEAR, use_gx=False) if p.severity == "error"]
+    assert all(n == 0 for t, n in asked if t in BIG), asked  # every column rule proved: nothing counted
+
+    asked.clear()
+    tables = copy.deepcopy(many_claims())
+    tables["outpatient_claims"][38].update(claim_type="genral")
+    broken = load_folder(write_folder(tmp_path / "broken", tables), spill=SpillPolicy(tmp_path / "spill2", min_bytes=0,
+                                                                                         min_rows=0))
+    assert "genral" in broken.tables["outpatient_claims"].facts["claim_type"].values
+    found = [(p.rule, p.row) for p in validate_dataset(broken, YEAR, use_gx=False) if p.column == "claim_type"]
+    assert ("value.enum", 40) in found
+    assert [n for t, n in asked if t == "outpatient_claims"] == [1]  # only the enum rule counted
+
+
+def test_facts_stop_keeping_values_past_the_limit(tmp_path, monkeypatch):
+    from settlement.spill import SpillFacts
+
+    monkeypatch.setattr(SpillFacts, "MAX_VALUES", 3)
+    monkeypatch.setattr(csv_reader, "CHUNK", 1 << 20)
+    tables = many_claims()
+    for i, kind in enumerate(["general", "chronic_special", "two_diseases", "genral"] * 10):
+        tables["outpatient_claims"][i]["claim_type"] = kind
+    loaded = load_folder(write_folder(tmp_path / "data", tables), spill=SpillPolicy(tmp_path / "s", min_bytes=0,
+                                                                                       min_rows=0))
+    assert loaded.tables["outpatient_claims"].facts["claim_type"].values is None  # 4 > 3: not kept, counted
+    found = [(p.rule, p.row) for p in validate_dataset(loaded, YEAR, use_gx=False) if p.column == "claim_type"]
+    assert ("value.enum", 5) in found
