@@ -68,6 +68,8 @@ class SpillPolicy:
     in_place: bool = True
     #: the pass over such files begun ahead of the load (:class:`settlement.in_place.Ahead`)
     ahead: object = field(default=None, compare=False, repr=False)
+    #: the SHA-256 of files already hashed in the run (:class:`settlement.loader.Digests`)
+    digests: object = field(default=None, compare=False, repr=False)
 
     def wants_csv(self, table: str, path: Path) -> bool:
         return table in SPILLED_TABLES and path.stat().st_size >= self.min_bytes
