@@ -31,6 +31,7 @@ February and April, and says so in 问题清单 and the bulletin's 口径说明.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -94,16 +95,12 @@ def _query(source: str, table: str, months: list[str], *, fen: bool, frame=None)
         date = DATED[table]
         columns = [c for c in contract_columns(table) if c in types]
         money = money_columns(table)
-        sums = []
-        for c in money:
-            numeric = c in types and _numeric(types[c])
-            scale = "" if fen and "DECIMAL" not in types.get(c, "") and "DOUBLE" not in types.get(c, "") \
-                else " * 100"
-            sums.append(f'coalesce(sum(round("{c}"{scale})::HUGEINT), 0)' if numeric else "0")
+        sums = [_fen_sum(c, types.get(c, ""), fen) for c in money]
         row_hash = "hash(" + ", ".join(f'"{c}"' for c in columns) + ")"
         first, _ = month_bounds(months[0])
         _, last = month_bounds(months[-1])
-        sql = (f'SELECT strftime("{date}", \'%Y-%m\') AS m, count(*) AS n, '
+        # the month as an integer YYYYMM (no text made per row: 0.20 → 0.15 s a month of claims)
+        sql = (f'SELECT year("{date}") * 100 + month("{date}") AS m, count(*) AS n, '
                f"sum({row_hash}::HUGEINT) % 18446744073709551616 AS h"
                + "".join(f", {s}" for s in sums)
                + f' FROM {source} WHERE "{date}" >= DATE \'{first}\' AND "{date}" < DATE '
@@ -112,7 +109,22 @@ def _query(source: str, table: str, months: list[str], *, fen: bool, frame=None)
     finally:
         con.close()
     wanted = set(months)
-    return {(r[0], table): tuple(int(x) for x in r[1:]) for r in rows if r[0] in wanted}
+    named = {(f"{r[0] // 100:04d}-{r[0] % 100:02d}", table): tuple(int(x) for x in r[1:]) for r in rows}
+    return {k: v for k, v in named.items() if k[0] in wanted}
+
+
+def _fen_sum(column: str, kind: str, fen: bool) -> str:
+    """SQL: Σ of a money column in fen, exact. Yuan as DECIMAL of at most two places: the
+    decimal sum (exact) × 100 — the same integer as Σ of each cell × 100, without a rounding
+    per row; other yuan (DOUBLE, more places) rounded to the fen cell by cell, as before; a
+    frame's int64 fen summed as they are."""
+    if not _numeric(kind):
+        return "0"
+    places = re.fullmatch(r"DECIMAL\(\d+,\s*(\d+)\)", kind.strip().upper())
+    if places and int(places.group(1)) <= 2:
+        return f'coalesce((sum("{column}") * 100)::HUGEINT, 0)'
+    scale = "" if fen and "DECIMAL" not in kind and "DOUBLE" not in kind else " * 100"
+    return f'coalesce(sum(round("{column}"{scale})::HUGEINT), 0)'
 
 
 def _numeric(kind: str) -> bool:
