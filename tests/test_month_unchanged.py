@@ -5,7 +5,8 @@ The month run hashes the big tables' files once (the loader takes the digests fr
 compares them with the files each recorded month's run read (``run_inputs``), and runs the
 DuckDB fingerprint pass only for the months not proven unchanged — plus its own month, to
 record. The pass is watched by wrapping ``fingerprint.of_parquet``: the months it is asked for
-are the evidence. Data: the sample county, big tables as Parquet (a file, or a folder of one
+are the evidence (the month's own pass first — it runs while the files are hashed — then the
+recorded months not proven, if any). Data: the sample county, big tables as Parquet (a file, or a folder of one
 part per month), as in tests/test_month_increment.py.
 """
 
@@ -88,7 +89,7 @@ def test_a_changed_file_is_fingerprinted_over_every_recorded_month(sample, tmp_p
     contract_parquet(big[CLAIMS], data / f"{CLAIMS}.parquet")
     march, said = watched(runs, data, "2025-03", passes)
     # the claims' file differs: every recorded month checked; the cases' file is the same
-    assert passes == [{CASES: ["2025-03"], CLAIMS: ["2025-01", "2025-02", "2025-03"]}]
+    assert passes == [{CASES: ["2025-03"], CLAIMS: ["2025-03"]}, {CLAIMS: ["2025-01", "2025-02"]}]
     assert said == ["2025-02"]
     assert runs.record(march.run_id).input_rows[CLAIMS] == rows_in(big[CLAIMS], "service_date",
                                                                    ["2025-02", "2025-03"])
@@ -139,7 +140,7 @@ def test_a_folder_of_parts_a_part_added_per_month(sample, tmp_path, passes):  # 
     done, said = watched(runs, data, "2025-04", passes)
     # the part's one row group spans 2025-02-xx … 2025-04-30: February and March may hold its
     # rows and are checked; March's fingerprint is found the same, February's is not
-    assert passes == [{CASES: ["2025-04"], CLAIMS: ["2025-02", "2025-03", "2025-04"]}]
+    assert passes == [{CASES: ["2025-04"], CLAIMS: ["2025-04"]}, {CLAIMS: ["2025-02", "2025-03"]}]
     assert said == ["2025-02"]
     assert runs.record(done.run_id).input_rows[CLAIMS] == \
         rows_in(claims, "service_date", ["2025-02", "2025-04"]) + 1

@@ -198,13 +198,7 @@ def _fingerprints(recorded, data_dir: Path, month: str, persons: bool, engine, d
         check.inputs = unchanged.inputs_of(engine, recorded.runs.values())
     if dated:
         try:
-            if checking:
-                now = unchanged.digests(data_dir, dated, digests)
-                check.proven |= {(m, t) for t in dated for m in unchanged.unchanged_months(
-                    data_dir, t, fp.DATED[t], now[t], check.inputs, recorded.runs)}
-            check.prints.update(fp.of_parquet(data_dir, dated, {t: check.months_of(t, month) for t in dated}))
-            for t in dated:
-                check.prints.setdefault((month, t), fp.empty(t))  # no row in the month
+            _dated_prints(check, data_dir, dated, month, digests)
         except Exception:  # noqa: BLE001 — a file DuckDB cannot read: every month read, none recorded
             check.prints.clear()
             check.ok, check.checking, check.frame_tables = False, False, []
@@ -214,6 +208,29 @@ def _fingerprints(recorded, data_dir: Path, month: str, persons: bool, engine, d
                                         check.proven)
             recorded = recorded.without(changed)
     return recorded, check
+
+
+def _dated_prints(check, data_dir: Path, dated: list[str], month: str, digests) -> None:
+    """The fingerprints of the tables given as dated Parquet: the month's own pass runs in a
+    thread while the files are hashed (a file's SHA-256 is one core's work; DuckDB takes the
+    other), then one pass over the recorded months not proven unchanged, when there are any."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from settlement.monthly import fingerprint as fp
+    from settlement.monthly import unchanged
+
+    with ThreadPoolExecutor(1) as pool:
+        own = pool.submit(fp.of_parquet, data_dir, dated, [month])
+        if check.checking:
+            now = unchanged.digests(data_dir, dated, digests)
+            check.proven |= {(m, t) for t in dated for m in unchanged.unchanged_months(
+                data_dir, t, fp.DATED[t], now[t], check.inputs, check.recorded.runs)}
+        check.prints.update(own.result())
+    rest = {t: [m for m in check.months_of(t, month) if m != month] for t in dated}
+    if any(rest.values()):
+        check.prints.update(fp.of_parquet(data_dir, dated, rest))
+    for t in dated:
+        check.prints.setdefault((month, t), fp.empty(t))  # no row in the month
 
 
 def _changed_problems(changed: dict) -> list[Problem]:
