@@ -188,3 +188,28 @@ def test_the_rule_is_one_sided(tmp_path):
     assert proven({"r1": a}, unchanged.digests(folder, [CLAIMS])[CLAIMS]) == set()  # a partition key
     shutil.rmtree(folder / CLAIMS / "service_date=2025-02-01")
     assert proven({"r1": a}, unchanged.digests(folder, [CLAIMS])[CLAIMS]) == {"2025-01"}
+
+
+def test_an_unchanged_csv_folder_fingerprints_only_the_months_own_rows(tmp_path, monkeypatch):
+    """CSV is read whole and fingerprinted from the frames: the same rule by the loader's
+    digests — the recorded months' files are those their runs read, only March is hashed
+    into a fingerprint; a changed claims file has its recorded months checked again."""
+    from test_month_increment import DATA
+
+    asked, real = [], fp.of_frame
+    monkeypatch.setattr(fp, "of_frame", lambda table, frame, months: asked.append((table, list(months)))
+                        or real(table, frame, months))
+    data = tmp_path / "data"
+    shutil.copytree(DATA, data)
+    runs = Runs(tmp_path / "a")
+    assert runs.month(data, "2025-01").ok and runs.month(data, "2025-02").ok
+    asked.clear()
+    march = runs.month(data, "2025-03")
+    assert march.ok and not [p for p in march.problems if p.rule == "month.data_changed"]
+    assert sorted(asked) == [(CASES, ["2025-03"]), (CLAIMS, ["2025-03"])]
+    with open(data / f"{CLAIMS}.csv", "a", encoding="utf-8") as fh:  # the same rows, one more newline
+        fh.write("\n")
+    asked.clear()
+    april = runs.month(data, "2025-04")
+    assert april.ok and not [p for p in april.problems if p.rule == "month.data_changed"]
+    assert sorted(asked) == [(CASES, ["2025-04"]), (CLAIMS, ["2025-01", "2025-02", "2025-03", "2025-04"])]
