@@ -135,6 +135,31 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+class Digests:
+    """The SHA-256 of files hashed once in a run: asked again for a file whose (size,
+    modification time) are those it had when hashed, the digest is not computed twice (a month
+    run hashes its big tables before the load to know which recorded months need no check:
+    :mod:`settlement.monthly.unchanged`; the loader then takes the digests from here)."""
+
+    def __init__(self) -> None:
+        self._known: dict[str, tuple[tuple[int, int], str]] = {}
+
+    def of(self, path: Path) -> str:
+        stamp = file_stamp(path)
+        known = self._known.get(str(path))
+        if stamp is not None and known is not None and known[0] == stamp:
+            return known[1]
+        digest = sha256_file(path)
+        if stamp is not None and file_stamp(path) == stamp:  # not written to while hashed
+            self._known[str(path)] = (stamp, digest)
+        return digest
+
+
+def _digest(path: Path, policy: "SpillPolicy | None") -> str:
+    known = getattr(policy, "digests", None)
+    return known.of(path) if known is not None else sha256_file(path)
+
+
 def load_folder(folder: str | Path, schemas: dict[str, TableSchema] | None = None, *,
                 tables=None, where: dict[str, tuple[str, list]] | None = None,
                 spill: "SpillPolicy | None" = None) -> LoadResult:
@@ -171,7 +196,7 @@ def _load_table(name, schema, found, folder, result: LoadResult, where, spill=No
             "table.ambiguous", "error", name,
             f"数据表 {name}（{schema.label_zh}）同时出现在多处：{'、'.join(c.label for c in found)}，请只保留一个",
             f"table {name} is offered by several files", file=found[0].path.name))
-    loaded = _read(found[0], schema, result, folder, where) if len(found) == 1 else None
+    loaded = _read(found[0], schema, result, folder, where, spill) if len(found) == 1 else None
     if loaded is None:
         if schema.required and not found and not any(p.table == name and p.severity == "error"
                                                      for p in result.problems):
@@ -289,13 +314,14 @@ def _sheets(book: Path, schemas, result: LoadResult) -> list[tuple[str, Candidat
 
 
 # ---------------------------------------------------------------- reading one table's text
-def _read(candidate: Candidate, schema: TableSchema, result: LoadResult, folder: Path, where=None):
+def _read(candidate: Candidate, schema: TableSchema, result: LoadResult, folder: Path, where=None,
+          policy=None):
     path = candidate.path
     try:
         if candidate.kind == "csv":
             return _read_csv(path, schema, result)
         if candidate.kind == "parquet":
-            return _read_parquet(path, folder, schema, result, where)
+            return _read_parquet(path, folder, schema, result, where, policy)
         return _read_sheet(candidate, schema, result)
     except Exception as exc:  # unreadable file: one clear problem, no traceback, no file content
         why = "没有读取该文件的权限" if isinstance(exc, PermissionError) else \
@@ -324,10 +350,11 @@ def _read_csv(path: Path, schema: TableSchema, result: LoadResult):
                             rows=len(text.raw), typed=text.typed)
 
 
-def _read_parquet(path: Path, folder: Path, schema: TableSchema, result: LoadResult, where=None):
+def _read_parquet(path: Path, folder: Path, schema: TableSchema, result: LoadResult, where=None,
+                  policy=None):
     raw, parts, files = read_parquet(path, folder, schema, result.problems, where)
     for file in files:
-        result.file_hashes[file.relative_to(folder).as_posix()] = sha256_file(file)
+        result.file_hashes[file.relative_to(folder).as_posix()] = _digest(file, policy)
     label = path.name
     _strip_nul(raw, schema, label, result.problems, result.flagged)
     return raw, Source(schema.table, label, "parquet", header_row=0, rows=len(raw), parts=parts)
@@ -433,7 +460,7 @@ def _spill_parquet(path: Path, folder: Path, schema: TableSchema, result: LoadRe
         if path.is_dir() else [path]
     if _in_place(path, folder, schema, result, where, policy):
         return True
-    hashes = {file.relative_to(folder).as_posix(): sha256_file(file) for file in files}
+    hashes = {file.relative_to(folder).as_posix(): _digest(file, policy) for file in files}
     cache = SpillCache(policy.cache) if policy.cache else None
     key = cache.key(schema, sorted(hashes.items()), where) if cache else ""
     if cache and _from_cache(cache, key, schema, result, hashes):
@@ -474,7 +501,7 @@ def _in_place(path: Path, folder: Path, schema: TableSchema, result: LoadResult,
             return False
     stamp = file_stamp(path)
     with ThreadPoolExecutor(1) as pool:  # hashing and Arrow's reads both release the GIL
-        digest = pool.submit(sha256_file, path)
+        digest = pool.submit(_digest, path, policy)
         facts = policy.ahead.facts(path, stamp) if policy.ahead is not None and window is None else in_place.MISSING
         if facts is in_place.MISSING:
             facts = in_place.inspect(path, schema, window[1] if window else None)

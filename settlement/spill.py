@@ -68,6 +68,8 @@ class SpillPolicy:
     in_place: bool = True
     #: the pass over such files begun ahead of the load (:class:`settlement.in_place.Ahead`)
     ahead: object = field(default=None, compare=False, repr=False)
+    #: the SHA-256 of files already hashed in the run (:class:`settlement.loader.Digests`)
+    digests: object = field(default=None, compare=False, repr=False)
 
     def wants_csv(self, table: str, path: Path) -> bool:
         return table in SPILLED_TABLES and path.stat().st_size >= self.min_bytes
@@ -315,7 +317,7 @@ class SpilledTable:
             return self.rows_where(self.kept[:n] + 1, self.schema.column_names)
         reader = pq.ParquetFile(self.path)
         table = next(reader.iter_batches(batch_size=max(n, 1)), None)
-        table = pa.Table.from_batches([table]) if table is not None else self.target_empty()
+        table = pa.Table.from_batches([table]).slice(0, n) if table is not None else self.target_empty()
         index = pd.Index(table.column(ROW).to_numpy() if self.row_column else
                          np.arange(1, table.num_rows + 1, dtype="int64"), name="row")
         return pd.DataFrame({c.name: self._column(c.name, table.column(c.name), index)

@@ -244,6 +244,38 @@ def test_a_month_runs_days_keep_the_same_rows_in_place_as_in_the_stream(tmp_path
     assert [p[4] for p in found[1] if p[1] == "error" and p[5] == "unit_id"] == [14]
 
 
+def test_a_spilled_tables_dtypes_need_no_row(tmp_path):
+    """The validation's type checks of a large table take the dtypes of ``head(0)`` (no row
+    read): they are those of its rows, whatever the cells — the first row's nullable cells
+    empty (Int64 money, NaT dates) — used in place (windowed or not) or streamed."""
+    from settlement.monthly.month_inputs import year_to_date_where
+
+    tables = many_claims()
+    for i, claim in enumerate(tables["outpatient_claims"]):
+        claim["service_date"] = f"2025-{i % 12 + 1:02d}-{i % 27 + 1:02d}"
+    schemas = contract()
+
+    def empties(name, table):  # the first row's nullable cells left empty
+        for col in schemas[name].columns:
+            if col.nullable and col.default is None and col.name in table.column_names:
+                table = set_cell(table, col.name, 0, None)
+        return table
+
+    folder = typed_folder(tmp_path / "data", tables, empties)
+    where = year_to_date_where(folder, "2025-03")
+    for i, (spill, window) in enumerate([(SpillPolicy(tmp_path / "a", min_rows=0), where),
+                                         (SpillPolicy(tmp_path / "b", min_rows=0), None),
+                                         (SpillPolicy(tmp_path / "c", min_rows=0, in_place=False), where)]):
+        loaded = load_folder(folder, where=window, spill=spill)
+        for name in SPILLED_TABLES:
+            table = loaded.tables[name]
+            assert isinstance(table, SpilledTable) and used_in_place(loaded, name) == (i < 2), (i, name)
+            none, rows = table.head(0), table.head(3)
+            assert rows.isna().to_numpy().any()  # the empty cells are among the rows compared
+            assert len(none) == 0 and len(rows) == 3
+            assert none.dtypes.to_dict() == rows.dtypes.to_dict() == table.head(len(table)).dtypes.to_dict(), (i, name)
+
+
 def test_a_file_in_place_overwritten_during_the_run_fails_it(tmp_path, monkeypatch):
     """The stages read the user's file after its SHA-256 was recorded: if it is replaced
     meanwhile, the settlement reports an error (the run then fails) instead of results that the

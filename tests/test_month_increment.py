@@ -508,3 +508,30 @@ def test_a_changed_month_of_a_csv_folder_is_read_again(sample, tmp_path):
     b = outputs_but_notes(scratch.run_dir, scratch.run_id)
     assert same_but_paid_to_date(a, b) == []
     assert "2025-01" in note_of(march.run_dir) and "2025-02" not in note_of(march.run_dir)
+
+
+@pytest.mark.parametrize("kind", ["decimal", "double"])
+def test_the_fingerprints_fen_are_exact_yuan_decimal_or_double(tmp_path, kind):
+    """Σ fen of yuan cells: a DECIMAL(18, 2) column summed exactly then × 100, a DOUBLE one
+    rounded to the fen cell by cell (0.29 × 100 = 28.999999999999996 in floats) — the same
+    integers as the yuan written, counted here with Decimal."""
+    from decimal import Decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from settlement.monthly import fingerprint as fp
+
+    yuan = ["0.29", "0.01", "12345678901.23", "-7.05", "0.29"]
+    days = pd.to_datetime(["2025-03-01", "2025-03-31", "2025-03-15", "2025-04-01", "2025-02-28"]).date
+    money = fp.money_columns("outpatient_claims")
+    values = ([Decimal(y) for y in yuan], pa.decimal128(18, 2)) if kind == "decimal" else \
+        ([float(y) for y in yuan], pa.float64())
+    table = pa.table({"service_date": pa.array(days, pa.date32()),
+                      **{c: pa.array(values[0], values[1]) for c in money}})
+    pq.write_table(table, tmp_path / "outpatient_claims.parquet")
+    got = fp.of_parquet(tmp_path, ["outpatient_claims"], ["2025-02", "2025-03", "2025-04"])
+    for month, rows in {"2025-02": [4], "2025-03": [0, 1, 2], "2025-04": [3]}.items():
+        fen = sum(int(Decimal(yuan[i]) * 100) for i in rows)
+        assert got[(month, "outpatient_claims")][0] == len(rows)
+        assert list(got[(month, "outpatient_claims")][2:]) == [fen] * len(money), month

@@ -119,7 +119,7 @@ def to_date(loaded: LoadResult, month: str, months: list[str] | None = None, che
     if check is not None:
         from settlement.monthly.fingerprint import check_frames
 
-        check_frames(check, loaded.tables, months)
+        check_frames(check, loaded.tables, months, loaded.file_hashes)
     _, last = month_bounds(month)
     end = pd.Timestamp(last) + pd.Timedelta(days=1)
     problems = []

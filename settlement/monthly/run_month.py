@@ -74,7 +74,8 @@ def _steps(store, run_id, config, config_path, data_dir, run_dir, month, progres
         with steps("已记录月份 recorded months"):
             recorded, basis = _recorded(store, config, data_dir, month)
             persons = _persons(config)
-            recorded, check = _fingerprints(recorded, Path(data_dir), month, persons)
+            recorded, check = _fingerprints(recorded, Path(data_dir), month, persons, store.engine,
+                                            spill.digests)
             months = months_to_read(month, recorded.runs, persons)
         with steps("读取与校验 load and validate"):
             checked, resolved, loaded, found = load_month(config_path, data_dir, month, spill, months,
@@ -135,7 +136,9 @@ def _spill(work: Path, run_dir: Path):
     from settlement.pipeline import SPILL_FOLDER, input_cache
     from settlement.spill import SpillPolicy
 
-    return SpillPolicy(work / SPILL_FOLDER, cache=input_cache(run_dir.parent))
+    from settlement.loader import Digests
+
+    return SpillPolicy(work / SPILL_FOLDER, cache=input_cache(run_dir.parent), digests=Digests())
 
 
 def _write(work: Path, result: MonthResult, config, resolved, loaded, run_id: str, month: str,
@@ -171,14 +174,17 @@ def _recorded(store, config, data_dir: Path, month: str):
                             config.scenario, month, on), on
 
 
-def _fingerprints(recorded, data_dir: Path, month: str, persons: bool):
+def _fingerprints(recorded, data_dir: Path, month: str, persons: bool, engine, digests=None):
     """(the recorded months less those whose rows changed since they were recorded, the
     :class:`~.fingerprint.Check`): the big tables given as dated Parquet fingerprinted here in
-    one DuckDB pass each (every month of the year to date when months are recorded, else the
-    month only, to record it); the others after the load, from the frames (:func:`load_month`).
-    A folder with one table of each kind reads every month (a change found after the load
-    could not be read again from the Parquet table cut while read)."""
+    one DuckDB pass each — the month's own rows (to record) and, when months are recorded,
+    those of each recorded month whose files are not the ones its run read (:mod:`.unchanged`:
+    the tables' files hashed once, into ``digests``, which the loader asks again); the others
+    after the load, from the frames (:func:`load_month`). A folder with one table of each kind
+    reads every month (a change found after the load could not be read again from the Parquet
+    table cut while read)."""
     from settlement.monthly import fingerprint as fp
+    from settlement.monthly import unchanged
     from settlement.monthly.month_figures import Recorded
     from settlement.monthly.month_inputs import year_to_date_where
 
@@ -187,18 +193,44 @@ def _fingerprints(recorded, data_dir: Path, month: str, persons: bool):
     if dated and frames:
         recorded = Recorded({}, {}, {})
     checking = bool(recorded.runs) and not persons
-    check = fp.Check(recorded, month_list(month) if checking else [month], frames, checking)
+    check = fp.Check(recorded, month_list(month) if checking else [month], frames, checking, data_dir)
+    if checking:
+        check.inputs = unchanged.inputs_of(engine, recorded.runs.values())
     if dated:
         try:
-            check.prints.update(fp.of_parquet(data_dir, dated, check.months))
+            _dated_prints(check, data_dir, dated, month, digests)
         except Exception:  # noqa: BLE001 — a file DuckDB cannot read: every month read, none recorded
             check.prints.clear()
             check.ok, check.checking, check.frame_tables = False, False, []
             return Recorded({}, {}, {}), check
         if checking:
-            changed = fp.changed_months(check.prints, recorded.prints, list(recorded.runs), dated)
+            changed = fp.changed_months(check.prints, recorded.prints, list(recorded.runs), dated,
+                                        check.proven)
             recorded = recorded.without(changed)
     return recorded, check
+
+
+def _dated_prints(check, data_dir: Path, dated: list[str], month: str, digests) -> None:
+    """The fingerprints of the tables given as dated Parquet: the month's own pass runs in a
+    thread while the files are hashed (a file's SHA-256 is one core's work; DuckDB takes the
+    other), then one pass over the recorded months not proven unchanged, when there are any."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from settlement.monthly import fingerprint as fp
+    from settlement.monthly import unchanged
+
+    with ThreadPoolExecutor(1) as pool:
+        own = pool.submit(fp.of_parquet, data_dir, dated, [month])
+        if check.checking:
+            now = unchanged.digests(data_dir, dated, digests)
+            check.proven |= {(m, t) for t in dated for m in unchanged.unchanged_months(
+                data_dir, t, fp.DATED[t], now[t], check.inputs, check.recorded.runs)}
+        check.prints.update(own.result())
+    rest = {t: [m for m in check.months_of(t, month) if m != month] for t in dated}
+    if any(rest.values()):
+        check.prints.update(fp.of_parquet(data_dir, dated, rest))
+    for t in dated:
+        check.prints.setdefault((month, t), fp.empty(t))  # no row in the month
 
 
 def _changed_problems(changed: dict) -> list[Problem]:
