@@ -20,7 +20,7 @@ from settlement.report import audit as audit_report
 from settlement.report import write_workbooks
 from settlement.report.columns import column_cells, column_width, display_width
 from settlement.report.context import ReportContext
-from settlement.report.results_csv import csv_columns, csv_frame, write_csv
+from settlement.report.results_csv import csv_columns, csv_frame, write_csv, write_table
 from settlement.stages.audit import audit_claims
 from test_audit import PARAMS, UNITS, cases, claims
 from test_report import all_results, context
@@ -70,6 +70,38 @@ def test_arrow_csv_formats_money_and_escapes_formulas_like_before(tmp_path):
     lines = path.read_text(encoding="utf-8-sig").splitlines()
     assert lines[1] == "\"'=HYPERLINK(\"\"x\"\")\",a,-12.50"  # escaped text; money a number
     assert lines[6] == "ok,'-f,1234567.89"
+
+
+#: a day column whose first rows are at midnight and whose last has a time: written with the
+#: time in every row (the one rule that looks at a whole column)
+TIMED = pd.DataFrame({"day": pd.to_datetime(["2025-01-01 00:00:00", "2025-01-02 00:00:00", None,
+                                              "2025-01-03 08:30:00"]),
+                      "n": [1, 2, 3, 4]})
+
+
+@pytest.mark.parametrize("frame", [TRICKY, TIMED, TRICKY.iloc[:0], pd.DataFrame({"only": ["", "x", None]})])
+@pytest.mark.parametrize("rows", [1, 3, 100])
+def test_a_table_written_in_slices_has_the_bytes_of_the_whole(tmp_path, frame, rows):
+    path = tmp_path / "t.csv"
+    write_table(path, "tricky", frame, rows=rows)
+    assert path.read_bytes() == _pandas_bytes("tricky", frame)
+
+
+def test_slices_of_a_contract_table_keep_its_stored_columns_and_yuan(tmp_path):
+    """dip_cases in slices of 2 rows: only the stored columns (``level`` is not one), money
+    as yuan; the same bytes as pandas' writer of the whole table."""
+    frame = pd.DataFrame({"case_id": ["C1", "C2", "=C3"], "unit_id": ["H1", "H1", "T1"],
+                          "community_id": ["G1"] * 3, "dip_group": ["A", "B", "A"],
+                          "ratio": [1.25, 0.5, 2.0], "case_class": pd.Categorical(["normal"] * 3),
+                          "base_score": [10.0, 20.0, 10.0], "coefficient": [1.0] * 3,
+                          "points": [12.5, 10.0, 20.0], "gross_value": [125_000, 100_050, -5],
+                          "fund_due": [0, 99, 100], "explanation": ["正常", "低倍率，按实际", "正常"],
+                          "level": ["x"] * 3})
+    path = tmp_path / "dip_cases.csv"
+    write_table(path, "dip_cases", frame, rows=2)
+    assert path.read_bytes() == _pandas_bytes("dip_cases", frame)
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    assert "level" not in lines[0] and lines[3].startswith("'=C3,T1,") and ",-0.05,1.00," in lines[3]
 
 
 # ------------------------------------------------------------------ parallel statements
