@@ -189,3 +189,18 @@ def test_a_column_is_as_wide_as_its_widest_shown_text():
     text = column_cells("text", pd.Series(["DIP结算", "", None]))
     assert text == ["DIP结算", None, None] and display_width("DIP结算") == 7
     assert column_width("text", text, "列") == 9.0  # 7 + 2 padding
+
+
+def test_a_job_that_grew_its_worker_hands_the_freed_memory_back(monkeypatch):
+    """parallel._run: a job that leaves the worker ≥ TRIM_AFTER_MB larger is followed by a
+    release of freed memory; a small job is not (a trim per statement would cost time)."""
+    import settlement.report.parallel as parallel
+
+    kept = []
+    trims = []
+    monkeypatch.setattr(parallel, "release_free_memory", lambda: trims.append(len(kept)))
+    grow = lambda: kept.append(np.ones((parallel.TRIM_AFTER_MB + 8) * 2**20 // 8))  # noqa: E731 - resident
+    monkeypatch.setattr(parallel, "_JOBS", [(lambda: "small", ()), (grow, ())])
+    assert parallel._run(0) == "small" and trims == []
+    parallel._run(1)
+    assert kept[0].nbytes >= parallel.TRIM_AFTER_MB * 2**20 and trims == [1]

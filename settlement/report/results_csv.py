@@ -103,9 +103,9 @@ def write_results(results_dir: Path, tables: Mapping[str, pd.DataFrame],
     return paths
 
 
-#: rows of a table formatted at a time (:func:`write_table`): a slice's text is ≈ 20 MB for
+#: rows of a table formatted at a time (:func:`write_table`): a slice's text is ≈ 10 MB for
 #: the case list, where the whole list's was ≈ 270 MB on top of the frame (scale 10, 726 k rows)
-SLICE_ROWS = 100_000
+SLICE_ROWS = 50_000
 
 
 def write_table(path: Path, name: str, frame: pd.DataFrame, rows: int = SLICE_ROWS) -> None:
