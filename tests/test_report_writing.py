@@ -134,6 +134,10 @@ def test_a_long_unit_list_is_cut_and_written_whole_beside_the_statement(tmp_path
     mine = flagged[flagged["unit_id"] == "H2"]
     assert len(mine) == 3  # I2 ratio, I8 ratio, I8 deductible
     hook = audit_report.unit_sheets({"claims_audit": flagged}, _ctx())
+    # the hook keeps each unit's shown rows and only the positions of the longer lists' rows
+    assert all(len(rows) <= 1 for rows in hook.claims.values())
+    assert len(hook.longer_rows) == sum(hook.longer_units.values())
+    assert not any(isinstance(v, pd.DataFrame) for v in vars(hook).values())
     statement = pd.DataFrame({"unit_id": ["H2"], "line": ["net"], "label_zh": ["净额"],
                               "amount": [0], "explanation": [""]})
     path = tmp_path / "units" / "H2_H2院.xlsx"
