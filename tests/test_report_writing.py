@@ -208,3 +208,16 @@ def test_a_job_that_grew_its_worker_hands_the_freed_memory_back(monkeypatch):
     assert parallel._run(0) == "small" and trims == []
     parallel._run(1)
     assert kept[0].nbytes >= parallel.TRIM_AFTER_MB * 2**20 and trims == [1]
+
+
+def test_the_longer_lists_come_in_batches_of_whole_units_in_order(flagged, monkeypatch):
+    """UnitSheets.longer: every unit's list whole in one batch, the batches in unit order; cut
+    at one row a batch holds one unit, at any size the rows are the same."""
+    monkeypatch.setattr(audit_report, "UNIT_LIST_LIMIT", 0)  # every unit's list is "longer"
+    hook = audit_report.unit_sheets({"claims_audit": flagged}, _ctx())
+    small, whole = list(hook.longer(rows=1)), list(hook.longer(rows=10**9))
+    assert [units for units, _ in small] == [[u] for u in hook.longer_units.items()]
+    assert len(whole) == 1 and whole[0][0] == list(hook.longer_units.items())
+    assert all(len(frame) == sum(n for _, n in units) for units, frame in small)
+    assert all(set(frame["unit_id"]) == {units[0][0]} for units, frame in small)
+    pd.testing.assert_frame_equal(pd.concat([f for _, f in small]), whole[0][1])
