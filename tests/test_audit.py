@@ -250,3 +250,28 @@ def test_settlement_audit_command_writes_the_listing(tmp_path):
         "expected_fund_paid", "difference", "claim_kind", "policy_cost"]
     assert listing["difference"].str.match(r"^-?\d+\.\d{2}$").all()  # yuan, two decimals
     assert "合计" in result.output and "未按规定转诊就医" in result.output
+
+
+def test_each_claim_counts_once_where_its_rows_start_like_duplicated_says():
+    """first_rows: c1 listed under two rules counts at its first row only; the same id in the
+    other table (kind) is another claim; distinct_count counts ids across both kinds once."""
+    from settlement.stages.audit_table import distinct_count, first_rows
+
+    listing = pd.DataFrame({
+        "claim_kind": pd.array(["inpatient", "inpatient", "inpatient", "outpatient", "outpatient"],
+                               dtype="string"),
+        "claim_id": pd.array(["c1", "c1", "c2", "c1", "c3"], dtype="string")})
+    assert first_rows(listing).tolist() == [True, False, True, True, True]
+    assert distinct_count(listing["claim_id"]) == 3
+
+
+def test_first_rows_and_distinct_count_agree_with_pandas_on_any_listing():
+    from settlement.stages.audit_table import distinct_count, first_rows
+
+    rng = np.random.default_rng(13)
+    for size in (0, 1, 2, 50, 2_000):
+        listing = pd.DataFrame({
+            "claim_kind": pd.array(rng.choice(["inpatient", "outpatient"], size), dtype="string"),
+            "claim_id": pd.array([f"ZY{v:03d}" for v in rng.integers(0, 300, size)], dtype="string")})
+        assert first_rows(listing).tolist() == (~listing.duplicated(["claim_kind", "claim_id"])).tolist()
+        assert distinct_count(listing["claim_id"]) == listing["claim_id"].nunique()

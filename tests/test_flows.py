@@ -142,3 +142,24 @@ def test_units_mode_pays_the_shares_directly():
     assert ga["units_share_direct"] == 300_000 and ga["year_end_community"] == -250_000
     assert ga["paid_to_units"] + ga["paid_to_community"] == 4_450_000 - 950_000 - 75_000
     assert all(c["ok"].all() for c in checks)
+
+
+def test_the_case_list_is_summed_per_hospital_and_insured_community_once():
+    """case_sums: c1 + c5 at H1 for GA (3,000,000 + 250,000); a case at H1 without an insured
+    community under （无参保医共体）; X1 is no member hospital: its case is left out; categorical
+    ids (as the DIP stage keeps them) and every other column of the list unused."""
+    from settlement.reconcile.flows import case_sums
+    from settlement.vocabulary import community_of_members
+
+    dip_cases = pd.DataFrame({
+        "case_id": ["c1", "c2", "c3", "c4", "c5", "c6", "c7"],
+        "unit_id": pd.Categorical(["H1", "H1", "H2", "H2", "H1", "X1", "H1"]),
+        "community_id": pd.Categorical(["GA", "GB", "GA", "GB", "GA", "GA", None]),
+        "fund_due": [3_000_000, 1_000_000, 500_000, 2_000_000, 250_000, 9_999, 700],
+        "explanation": ["正常"] * 7})
+    got = case_sums(dip_cases, community_of_members(units()))
+    pairs = {(r.unit_id, r.community_id): r.fund_due for r in got.itertuples(index=False)}
+    assert pairs == {("H1", "GA"): 3_000_000 + 250_000, ("H1", "GB"): 1_000_000,
+                     ("H2", "GA"): 500_000, ("H2", "GB"): 2_000_000, ("H1", "（无参保医共体）"): 700}
+    assert list(got.columns) == ["unit_id", "community_id", "fund_due"]
+    assert got["fund_due"].dtype == "int64"

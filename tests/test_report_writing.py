@@ -20,7 +20,7 @@ from settlement.report import audit as audit_report
 from settlement.report import write_workbooks
 from settlement.report.columns import column_cells, column_width, display_width
 from settlement.report.context import ReportContext
-from settlement.report.results_csv import csv_columns, csv_frame, write_csv
+from settlement.report.results_csv import csv_columns, csv_frame, write_csv, write_table
 from settlement.stages.audit import audit_claims
 from test_audit import PARAMS, UNITS, cases, claims
 from test_report import all_results, context
@@ -72,6 +72,38 @@ def test_arrow_csv_formats_money_and_escapes_formulas_like_before(tmp_path):
     assert lines[6] == "ok,'-f,1234567.89"
 
 
+#: a day column whose first rows are at midnight and whose last has a time: written with the
+#: time in every row (the one rule that looks at a whole column)
+TIMED = pd.DataFrame({"day": pd.to_datetime(["2025-01-01 00:00:00", "2025-01-02 00:00:00", None,
+                                              "2025-01-03 08:30:00"]),
+                      "n": [1, 2, 3, 4]})
+
+
+@pytest.mark.parametrize("frame", [TRICKY, TIMED, TRICKY.iloc[:0], pd.DataFrame({"only": ["", "x", None]})])
+@pytest.mark.parametrize("rows", [1, 3, 100])
+def test_a_table_written_in_slices_has_the_bytes_of_the_whole(tmp_path, frame, rows):
+    path = tmp_path / "t.csv"
+    write_table(path, "tricky", frame, rows=rows)
+    assert path.read_bytes() == _pandas_bytes("tricky", frame)
+
+
+def test_slices_of_a_contract_table_keep_its_stored_columns_and_yuan(tmp_path):
+    """dip_cases in slices of 2 rows: only the stored columns (``level`` is not one), money
+    as yuan; the same bytes as pandas' writer of the whole table."""
+    frame = pd.DataFrame({"case_id": ["C1", "C2", "=C3"], "unit_id": ["H1", "H1", "T1"],
+                          "community_id": ["G1"] * 3, "dip_group": ["A", "B", "A"],
+                          "ratio": [1.25, 0.5, 2.0], "case_class": pd.Categorical(["normal"] * 3),
+                          "base_score": [10.0, 20.0, 10.0], "coefficient": [1.0] * 3,
+                          "points": [12.5, 10.0, 20.0], "gross_value": [125_000, 100_050, -5],
+                          "fund_due": [0, 99, 100], "explanation": ["正常", "低倍率，按实际", "正常"],
+                          "level": ["x"] * 3})
+    path = tmp_path / "dip_cases.csv"
+    write_table(path, "dip_cases", frame, rows=2)
+    assert path.read_bytes() == _pandas_bytes("dip_cases", frame)
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    assert "level" not in lines[0] and lines[3].startswith("'=C3,T1,") and ",-0.05,1.00," in lines[3]
+
+
 # ------------------------------------------------------------------ parallel statements
 def test_two_workers_write_the_bytes_one_writes(tmp_path):
     one = write_workbooks(tmp_path / "one", all_results(), context(), workers=1)
@@ -102,6 +134,10 @@ def test_a_long_unit_list_is_cut_and_written_whole_beside_the_statement(tmp_path
     mine = flagged[flagged["unit_id"] == "H2"]
     assert len(mine) == 3  # I2 ratio, I8 ratio, I8 deductible
     hook = audit_report.unit_sheets({"claims_audit": flagged}, _ctx())
+    # the hook keeps each unit's shown rows and only the positions of the longer lists' rows
+    assert all(len(rows) <= 1 for rows in hook.claims.values())
+    assert len(hook.longer_rows) == sum(hook.longer_units.values())
+    assert not any(isinstance(v, pd.DataFrame) for v in vars(hook).values())
     statement = pd.DataFrame({"unit_id": ["H2"], "line": ["net"], "label_zh": ["净额"],
                               "amount": [0], "explanation": [""]})
     path = tmp_path / "units" / "H2_H2院.xlsx"
@@ -157,3 +193,31 @@ def test_a_column_is_as_wide_as_its_widest_shown_text():
     text = column_cells("text", pd.Series(["DIP结算", "", None]))
     assert text == ["DIP结算", None, None] and display_width("DIP结算") == 7
     assert column_width("text", text, "列") == 9.0  # 7 + 2 padding
+
+
+def test_a_job_that_grew_its_worker_hands_the_freed_memory_back(monkeypatch):
+    """parallel._run: a job that leaves the worker ≥ TRIM_AFTER_MB larger is followed by a
+    release of freed memory; a small job is not (a trim per statement would cost time)."""
+    import settlement.report.parallel as parallel
+
+    kept = []
+    trims = []
+    monkeypatch.setattr(parallel, "release_free_memory", lambda: trims.append(len(kept)))
+    grow = lambda: kept.append(np.ones((parallel.TRIM_AFTER_MB + 8) * 2**20 // 8))  # noqa: E731 - resident
+    monkeypatch.setattr(parallel, "_JOBS", [(lambda: "small", ()), (grow, ())])
+    assert parallel._run(0) == "small" and trims == []
+    parallel._run(1)
+    assert kept[0].nbytes >= parallel.TRIM_AFTER_MB * 2**20 and trims == [1]
+
+
+def test_the_longer_lists_come_in_batches_of_whole_units_in_order(flagged, monkeypatch):
+    """UnitSheets.longer: every unit's list whole in one batch, the batches in unit order; cut
+    at one row a batch holds one unit, at any size the rows are the same."""
+    monkeypatch.setattr(audit_report, "UNIT_LIST_LIMIT", 0)  # every unit's list is "longer"
+    hook = audit_report.unit_sheets({"claims_audit": flagged}, _ctx())
+    small, whole = list(hook.longer(rows=1)), list(hook.longer(rows=10**9))
+    assert [units for units, _ in small] == [[u] for u in hook.longer_units.items()]
+    assert len(whole) == 1 and whole[0][0] == list(hook.longer_units.items())
+    assert all(len(frame) == sum(n for _, n in units) for units, frame in small)
+    assert all(set(frame["unit_id"]) == {units[0][0]} for units, frame in small)
+    pd.testing.assert_frame_equal(pd.concat([f for _, f in small]), whole[0][1])

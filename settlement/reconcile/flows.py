@@ -80,6 +80,19 @@ def kept_by_community(dip_units: pd.DataFrame, cases: pd.DataFrame,
     return pd.DataFrame(rows, columns=["unit_id", "community_id", "kept"])
 
 
+def case_sums(dip_cases: pd.DataFrame, home: pd.Series) -> pd.DataFrame:
+    """Σ case fund due per (member hospital, insured community; none: （无参保医共体）), the
+    rows every flow of cases is summed from: the case list reduced once, in place (a few
+    hundred rows; a copy of the list's columns was 170 MB at scale 10, 726 k cases)."""
+    keys = [dip_cases["unit_id"], dip_cases["community_id"]]
+    sums = dip_cases["fund_due"].astype("int64").groupby(keys, observed=True, dropna=False,
+                                                         sort=False).sum()
+    pairs = sums.reset_index()
+    pairs = pairs.assign(unit_id=pairs["unit_id"].astype(str),
+                         community_id=pairs["community_id"].astype("string").fillna("（无参保医共体）"))
+    return pairs.loc[pairs["unit_id"].isin(home.index)].reset_index(drop=True)
+
+
 def community_flows(t, bureau: pd.DataFrame, units: pd.DataFrame, dip_cases: pd.DataFrame | None,
                     claims: pd.DataFrame | None, flow,
                     engine=None) -> tuple[pd.DataFrame, list[pd.DataFrame]]:
@@ -89,9 +102,7 @@ def community_flows(t, bureau: pd.DataFrame, units: pd.DataFrame, dip_cases: pd.
     b = bureau.loc[bureau["community_id"].astype(str) != "county"].set_index("community_id")
     ids = [str(i) for i in b.index]
     home = community_of_members(units)
-    cases = dip_cases.loc[dip_cases["unit_id"].astype(str).isin(home.index)].assign(
-        unit_id=lambda d: d["unit_id"].astype(str),
-        community_id=lambda d: d["community_id"].astype("string").fillna("（无参保医共体）"))
+    cases = case_sums(dip_cases, home)
     cases = cases.assign(at=cases["unit_id"].map(home))
     own = cases["community_id"] == cases["at"]
     kept = kept_by_community(t.dip, cases, home)

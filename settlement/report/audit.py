@@ -178,29 +178,36 @@ def unit_sheets(results: Mapping[str, pd.DataFrame], ctx: ReportContext) -> "Uni
     hook = UnitSheets(ctx.year, {}, {}, groups.get("family_doctor_fees", {}),
                       groups.get("village_guarantee", {}))
     claims = results.get("claims_audit", pd.DataFrame())
-    if len(claims):  # ordered and named once; each unit's rows are then one slice
-        _split_claims(hook, _listed(claims.iloc[_order(claims, by_unit=True)], ctx))
+    if len(claims):  # ordered once; each unit's rows are then one slice
+        _split_claims(hook, claims, _order(claims, by_unit=True), ctx)
     return hook
 
 
-def _split_claims(hook: "UnitSheets", ordered: pd.DataFrame) -> None:
-    """Each unit's first :data:`UNIT_LIST_LIMIT` claims, its count and Σ difference; the
-    rows of the units with more kept together for their CSVs (``ordered``: by unit, then
-    largest difference first)."""
-    units = ordered["unit_id"].astype(str).to_numpy()
+def _split_claims(hook: "UnitSheets", claims: pd.DataFrame, order: np.ndarray,
+                  ctx: ReportContext) -> None:
+    """Each unit's first :data:`UNIT_LIST_LIMIT` claims (named), its count and Σ difference
+    (``order``: the listing's rows by unit, then largest difference first); for the units
+    with more, the positions of all their rows, named only by the job that writes their
+    CSVs (:meth:`UnitSheets.longer`): the whole listing named here was 136 MB at scale 10,
+    held by the parent and by every forked writer."""
+    units = claims["unit_id"].astype(str).to_numpy()[order]
     starts = np.flatnonzero(np.r_[True, units[1:] != units[:-1]])
     ends = np.r_[starts[1:], len(units)]
-    total = np.r_[0, np.cumsum(ordered["difference"].to_numpy("int64"))]
-    longer = np.zeros(len(units), dtype=bool)
+    total = np.r_[0, np.cumsum(claims["difference"].to_numpy("int64")[order])]
+    shown, longer = np.zeros(len(units), dtype=bool), np.zeros(len(units), dtype=bool)
     for start, end in zip(starts.tolist(), ends.tolist()):
-        unit = units[start]
-        hook.claims[unit] = ordered.iloc[start:min(end, start + UNIT_LIST_LIMIT)]
-        hook.counts[unit] = (end - start, int(total[end] - total[start]))
+        shown[start:min(end, start + UNIT_LIST_LIMIT)] = True
+        hook.counts[units[start]] = (end - start, int(total[end] - total[start]))
         if end - start > UNIT_LIST_LIMIT:
             longer[start:end] = True
-            hook.longer_units[unit] = end - start
+            hook.longer_units[units[start]] = end - start
+    listed, at = _listed(claims.iloc[order[shown]], ctx), 0
+    for start, end in zip(starts.tolist(), ends.tolist()):
+        size = min(end - start, UNIT_LIST_LIMIT)
+        hook.claims[units[start]] = listed.iloc[at:at + size]
+        at += size
     if longer.any():
-        hook.longer = ordered.iloc[np.flatnonzero(longer)]
+        hook.longer_rows, hook.listing = order[np.flatnonzero(longer)], (claims, ctx)
 
 
 @dataclass
@@ -215,10 +222,27 @@ class UnitSheets:
     fees: dict[str, pd.DataFrame] = field(default_factory=dict)
     guarantee: dict[str, pd.DataFrame] = field(default_factory=dict)
     longer_units: dict[str, int] = field(default_factory=dict)  # unit → rows, in ``longer`` order
-    longer: pd.DataFrame | None = field(default=None, repr=False)  # their claims, one after another
+    #: the listing's positions of their claims, one unit after another, and (listing, context)
+    longer_rows: np.ndarray | None = field(default=None, repr=False)
+    listing: tuple | None = field(default=None, repr=False)
 
     def __getstate__(self) -> dict:
-        return {**self.__dict__, "longer": None}  # workers need no full lists
+        return {**self.__dict__, "longer_rows": None, "listing": None}  # workers need no full lists
+
+    def longer(self, rows: int = 20_000):
+        """The claims of the units in :attr:`longer_units`, named, a few units at a time:
+        (their (unit id, rows) in order, their claims one unit after another), each batch
+        of about ``rows`` rows (one unit's list whole, however long)."""
+        if self.longer_rows is None:
+            return
+        (claims, ctx), start, batch = self.listing, 0, []
+        units = list(self.longer_units.items())
+        for i, (unit_id, size) in enumerate(units):
+            batch.append((unit_id, size))
+            if sum(n for _, n in batch) >= rows or i == len(units) - 1:
+                end = start + sum(n for _, n in batch)
+                yield batch, _listed(claims.iloc[self.longer_rows[start:end]], ctx)
+                start, batch = end, []
 
     def __call__(self, book, st: Styles, unit_id: str) -> None:
         claims = self.claims.get(unit_id, pd.DataFrame())
@@ -252,20 +276,21 @@ class UnitSheets:
 def write_claim_lists(statements: Mapping[str, Path], hook: UnitSheets) -> list[Path]:
     """``审核清单/<statement>.csv`` beside the statement of each unit whose flagged claims are
     more than :data:`UNIT_LIST_LIMIT`: the columns of the sheet, Chinese headers, yuan, the
-    largest differences first. Formatted once for all such units, then cut per unit."""
+    largest differences first. Named and formatted some 20,000 rows at a time, then cut per
+    unit (the county's lists at once were +190 MB in their writer at scale 10, one unit at
+    a time 200 small conversions); every rule is per cell, so the bytes are the same."""
     from settlement.report.results_csv import csv_text, escaped_text, write_csv, yuan_text
 
-    if hook.longer is None:
-        return []
-    frame = hook.longer
     write = {M: yuan_text, T: escaped_text, W: escaped_text}
-    columns = {c.header: write.get(c.kind, csv_text)(frame[c.name]) for c in CLAIMS if c.name in frame}
-    paths, start = [], 0
-    for unit_id, size in hook.longer_units.items():
-        if unit_id in statements:
-            path = statements[unit_id].parent / CLAIM_LISTS / f"{statements[unit_id].stem}.csv"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_csv(path, {name: values.slice(start, size) for name, values in columns.items()})
-            paths.append(path)
-        start += size
+    paths = []
+    for units, frame in hook.longer():
+        columns = {c.header: write.get(c.kind, csv_text)(frame[c.name]) for c in CLAIMS if c.name in frame}
+        start = 0
+        for unit_id, size in units:
+            if unit_id in statements:
+                path = statements[unit_id].parent / CLAIM_LISTS / f"{statements[unit_id].stem}.csv"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_csv(path, {name: values.slice(start, size) for name, values in columns.items()})
+                paths.append(path)
+            start += size
     return paths

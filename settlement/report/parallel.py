@@ -64,9 +64,31 @@ def release_free_memory() -> None:
         pass
 
 
+#: a job that grew its worker by this much hands the freed memory back before the next job
+TRIM_AFTER_MB = 32
+
+
+def _resident_mb() -> int:
+    """This process's resident set in MB (Linux ``/proc``; elsewhere 0: never trimmed)."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 2**20
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def _run(index: int):
+    """One job in a worker. A worker writes many files one after the other, and what a long
+    job freed (a case list's CSV text, a county list's rows) stays in its allocators; a
+    job that grew the worker by :data:`TRIM_AFTER_MB` gives it back before the next one
+    (measured at scale 10: a worker grew from 793 to 923 MB over its first jobs)."""
     function, args = _JOBS[index]
-    return function(*args)
+    begun = _resident_mb()
+    try:
+        return function(*args)
+    finally:
+        if _resident_mb() - begun >= TRIM_AFTER_MB:
+            release_free_memory()
 
 
 class Running:

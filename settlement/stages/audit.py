@@ -249,7 +249,7 @@ def audit_claims(inpatient_cases, outpatient_claims, units: pd.DataFrame,
     (:meth:`~settlement.scan.Engine.claims_to_audit`: the claims' ids and text stay in the
     engine) and those rows are audited by the numpy rules above: the rules are per claim, so
     the listing is the same as one pass over the whole table."""
-    from settlement.stages.audit_table import audit_totals, check_table
+    from settlement.stages.audit_table import audit_totals, check_table, distinct_count
 
     if params.ratios is None:  # not configured: nothing audited (``audited`` stays empty)
         return AuditResult(empty_audit(), audit_totals(empty_audit()), {}, [])
@@ -269,10 +269,10 @@ def audit_claims(inpatient_cases, outpatient_claims, units: pd.DataFrame,
     if len(claims):
         problems.append(Problem(
             "audit.flagged", "warning", "inpatient_cases/outpatient_claims",
-            f"差别化报销审核：{claims['claim_id'].nunique():,} 条结算记录不符合报销政策，"
+            f"差别化报销审核：{distinct_count(claims['claim_id']):,} 条结算记录不符合报销政策，"
             f"多支付 {_yuan(claims['difference'].clip(lower=0).sum())}，"
             f"少支付 {_yuan(-claims['difference'].clip(upper=0).sum())}（见 claims_audit）",
-            f"{claims['claim_id'].nunique()} claims break a reimbursement rule"))
+            f"{distinct_count(claims['claim_id'])} claims break a reimbursement rule"))
     return AuditResult(claims, audit_totals(claims), audited, problems)
 
 
