@@ -28,7 +28,9 @@ from pathlib import Path
 import psutil
 import yaml
 
-SETTLEMENT = [sys.executable, "-m", "settlement.cli"]
+# -P: the current folder is not put ahead of PYTHONPATH (a run started from another checkout would
+# measure that checkout's code); PYTHONPATH, else the installed package, decides what is measured
+SETTLEMENT = [sys.executable, "-P", "-m", "settlement.cli"]
 
 
 class TreeMemory:

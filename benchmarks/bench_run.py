@@ -35,7 +35,9 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "sample-county.yaml"
 COMMITTED_SCALE = 0.1
-SETTLEMENT = [sys.executable, "-m", "settlement.cli"]
+# -P: the current folder is not put ahead of PYTHONPATH (a run started from another checkout would
+# measure that checkout's code); PYTHONPATH, else the installed package, decides what is measured
+SETTLEMENT = [sys.executable, "-P", "-m", "settlement.cli"]
 
 
 def scaled_config(scale: float, out: Path) -> Path:
