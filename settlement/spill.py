@@ -20,6 +20,7 @@ exactly as without the spill.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import json
@@ -219,6 +220,43 @@ class SpillFacts:
     def result(self) -> dict | None:
         """The facts per column, or None when no row was written (nothing proved, nothing lost)."""
         return dict(self.columns) if self.columns else None
+
+
+def facts_to_json(facts: dict | None):
+    """A spill's column facts as JSON values for its cache entry: each bound tagged with its
+    type (a Decimal, a date, an int or a float), so that the entry gives back exactly what the
+    writing proved; None stays None (nothing proved: the rules are counted)."""
+    if not facts:
+        return None
+
+    def bound(value):
+        if value is None:
+            return None
+        for tag, kind in (("decimal", Decimal), ("date", dt.date), ("bool", bool), ("int", int), ("float", float)):
+            if isinstance(value, kind):
+                return [tag, str(value) if tag in ("decimal", "date") else value]
+        raise TypeError(f"unexpected bound {value!r}")
+
+    return {name: {"cells": f.cells, "nulls": f.nulls, "low": bound(f.low), "high": bound(f.high),
+                   "longest": f.longest, "values": None if f.values is None else sorted(f.values)}
+            for name, f in facts.items()}
+
+
+def facts_from_json(saved) -> dict | None:
+    """:func:`facts_to_json` read back; an entry without facts (or unreadable ones) gives None."""
+    from settlement.in_place import ColumnFacts
+
+    if not saved:
+        return None
+    read = {"decimal": Decimal, "date": dt.date.fromisoformat, "bool": bool, "int": int, "float": float}
+    try:
+        return {name: ColumnFacts(int(f["cells"]), int(f["nulls"]),
+                                  None if f["low"] is None else read[f["low"][0]](f["low"][1]),
+                                  None if f["high"] is None else read[f["high"][0]](f["high"][1]),
+                                  f["longest"], None if f["values"] is None else frozenset(f["values"]))
+                for name, f in saved.items()}
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None  # an entry of another shape: nothing proved, every rule counted
 
 
 class _Quiet:
@@ -464,7 +502,9 @@ class SpillCache:
         os.utime(meta)  # recently used: kept by the pruning
         problems = [Problem(**p) for p in saved["problems"]]
         flagged = {tuple(k.split("\t")): np.asarray(v, dtype="int64") for k, v in saved["flagged"].items()}
-        return SpilledTable(data, schema, saved["rows"]), problems, flagged, saved["source"]
+        table = SpilledTable(data, schema, saved["rows"])
+        table.facts = facts_from_json(saved.get("facts"))
+        return table, problems, flagged, saved["source"]
 
     def put(self, key: str, table: SpilledTable, problems: list[Problem], flagged: dict,
             source: dict) -> SpilledTable:
@@ -475,12 +515,13 @@ class SpillCache:
         shutil.move(str(table.path), str(staging.with_suffix(".parquet")))
         os.replace(staging.with_suffix(".parquet"), data)
         saved = {"rows": table.rows, "problems": [asdict(p) for p in problems], "source": source,
-                 "flagged": {"\t".join(k): [int(r) for r in v] for k, v in flagged.items()}}
+                 "flagged": {"\t".join(k): [int(r) for r in v] for k, v in flagged.items()},
+                 "facts": facts_to_json(table.facts)}
         staging.with_suffix(".json").write_text(json.dumps(saved, ensure_ascii=False), encoding="utf-8")
         os.replace(staging.with_suffix(".json"), meta)
         self._prune(table.schema.table)
         moved = SpilledTable(data, table.schema, table.rows)
-        moved.facts = table.facts  # what the writing proved (not kept in the entry: a cache hit counts)
+        moved.facts = table.facts  # what the writing proved (kept in the entry too)
         return moved
 
     def _prune(self, table: str) -> None:

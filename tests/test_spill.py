@@ -9,6 +9,8 @@ and the same validation and settlement.
 from __future__ import annotations
 
 import copy
+import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -240,6 +242,26 @@ def test_the_cache_gives_the_same_table_and_problems_without_typing_again(tmp_pa
             pd.testing.assert_series_equal(again.tables[name][column], first.tables[name][column])
     assert {k: list(v) for k, v in again.flagged.items()} == \
         {k: list(v) for k, v in first.flagged.items() if k[0] in BIG} != {}
+    for name in BIG:  # the column facts come back exactly: the rules are proved as on the first load
+        assert again.tables[name].facts == first.tables[name].facts is not None
+    assert first.tables["outpatient_claims"].facts["total_cost"].high == Decimal("12345.60")
+    assert isinstance(again.tables["outpatient_claims"].facts["service_date"].low, dt.date)
+
+
+def test_facts_survive_the_cache_entry_and_an_unreadable_entry_proves_nothing():
+    from settlement.in_place import ColumnFacts
+    from settlement.spill import facts_from_json, facts_to_json
+
+    facts = {"amount": ColumnFacts(5, 1, Decimal("-0.01"), Decimal("99999999.99")),
+             "day": ColumnFacts(5, 0, dt.date(2025, 1, 1), dt.date(2025, 12, 31)),
+             "n": ColumnFacts(5, 0, -3, 7), "ratio": ColumnFacts(5, 0, 0.45, 1.0),
+             "kind": ColumnFacts(5, 2, longest=15, values=frozenset({"general", "two_diseases"})),
+             "id": ColumnFacts(5, 0, longest=11), "empty": ColumnFacts(5, 5)}
+    import json
+
+    assert facts_from_json(json.loads(json.dumps(facts_to_json(facts)))) == facts
+    assert facts_from_json(None) is None and facts_to_json(None) is None
+    assert facts_from_json({"amount": {"cells": 1}}) is None  # another shape: counted, never trusted
 
 
 def test_a_changed_file_is_not_served_from_the_cache(tmp_path):
